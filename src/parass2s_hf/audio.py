@@ -1,0 +1,278 @@
+"""The one audio door: every waveform in parass2s_hf enters through `load_audio`.
+
+It reads a file, bytes, an array or a `datasets` audio value, converts it to mono float32 at 16 kHz and
+validates it. What cannot be used raises `AudioError` naming the input and the problem; silence and
+clipping are flags on the result (errors in strict mode), because real corpora contain some clipping and a
+silent response is a system failure to be scored, not a crash.
+
+```python
+>>> from parass2s_hf.audio import load_audio
+>>> clip = load_audio("query.wav")                 # any rate, any channel count
+>>> clip.array.dtype, clip.sampling_rate
+(dtype('float32'), 16000)
+>>> load_audio(np.zeros(0), sampling_rate=16000)
+AudioError: <array>: empty audio (0 samples)
+```
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from .constants import SAMPLING_RATE
+
+
+DEFAULT_MAX_SECONDS = 120.0
+"""Longest clip accepted by default. A spoken query or reply is seconds long; an hour-long file is a mistake."""
+SILENCE_PEAK = 10 ** (-60 / 20)
+"""A clip whose peak stays below -60 dBFS is flagged silent."""
+CLIP_LEVEL = 0.999
+CLIP_FRACTION = 1e-3
+"""A clip with at least 0.1% of its samples at full scale is flagged clipped."""
+MIN_SAMPLING_RATE, MAX_SAMPLING_RATE = 1_000, 384_000
+MAX_CHANNELS = 8
+
+# soundfile reads WAV/FLAC/OGG/MP3 itself; containers such as MP4 (MELD ships video) go through FFmpeg.
+_FFMPEG_SUFFIXES = (".mp4", ".m4a", ".mkv", ".webm", ".aac", ".mov", ".avi", ".opus", ".wma")
+
+
+class AudioError(ValueError):
+    """Audio that cannot be used: the message names the input and the problem."""
+
+    def __init__(self, source: str, problem: str):
+        self.source = source
+        self.problem = problem
+        super().__init__(f"{source}: {problem}")
+
+
+@dataclass
+class LoadedAudio:
+    """Mono float32 audio at `sampling_rate` (16 kHz), with the flags found while loading.
+
+    Attributes:
+        array (`np.ndarray`): 1-D float32 samples in [-1, 1] (clipped values may sit at the bounds).
+        sampling_rate (`int`): always `parass2s_hf.constants.SAMPLING_RATE` unless `target_rate` was given.
+        source (`str`): what was loaded, for messages (a path or a short description).
+        original_sampling_rate (`int`): the rate before resampling.
+        flags (`list[str]`): `"silent"` and/or `"clipped"`.
+    """
+
+    array: np.ndarray
+    sampling_rate: int
+    source: str
+    original_sampling_rate: int
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return len(self.array) / self.sampling_rate
+
+    @property
+    def is_silent(self) -> bool:
+        return "silent" in self.flags
+
+    @property
+    def is_clipped(self) -> bool:
+        return "clipped" in self.flags
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `{"array", "sampling_rate"}` form that `datasets.Audio` and processors accept."""
+        return {"array": self.array, "sampling_rate": self.sampling_rate}
+
+    def to_bytes(self, format: str = "FLAC") -> bytes:
+        """Encode losslessly (16-bit FLAC by default) for storage in a dataset or a run folder."""
+        import soundfile as sf
+
+        buf = io.BytesIO()
+        sf.write(buf, self.array, self.sampling_rate, format=format, subtype="PCM_16")
+        return buf.getvalue()
+
+
+def load_audio(
+    audio: Any,
+    sampling_rate: int | None = None,
+    *,
+    target_rate: int = SAMPLING_RATE,
+    max_seconds: float | None = DEFAULT_MAX_SECONDS,
+    strict: bool = False,
+    name: str | None = None,
+) -> LoadedAudio:
+    """Read, convert to mono float32 at `target_rate`, and validate.
+
+    Args:
+        audio (`str`, `os.PathLike`, `bytes`, `np.ndarray`, `torch.Tensor`, `dict` or `AudioDecoder`):
+            a file path; encoded file bytes; samples (1-D, or 2-D with channels on the short axis; float, or
+            int16/int32 PCM); a `datasets` value `{"array", "sampling_rate"}` or `{"path", "bytes"}`; or the
+            `AudioDecoder` that `datasets` 5 returns for a decoded `Audio` column.
+        sampling_rate (`int`, *optional*): rate of `audio` when it is raw samples (required then).
+        target_rate (`int`, *optional*, defaults to `16000`): rate of the result.
+        max_seconds (`float`, *optional*, defaults to `120.0`): longest accepted duration; `None` for no limit.
+        strict (`bool`, *optional*, defaults to `False`): raise on silence and clipping instead of flagging them.
+        name (`str`, *optional*): how to name the input in messages (defaults to the path, or a description).
+
+    Returns:
+        `LoadedAudio`
+
+    Raises:
+        `AudioError`: unreadable or corrupted file, empty audio, NaN/Inf, wrong dtype or shape, bad sampling rate,
+        longer than `max_seconds`; in strict mode also silence and clipping.
+    """
+    source, samples, rate = _read(audio, sampling_rate, name)
+    samples = _as_mono_float(samples, source)
+    rate = _check_rate(rate, source)
+    if not np.all(np.isfinite(samples)):
+        bad = int(np.count_nonzero(~np.isfinite(samples)))
+        raise AudioError(source, f"contains {bad} NaN or infinite sample(s)")
+    duration = samples.size / rate
+    if max_seconds is not None and duration > max_seconds:
+        raise AudioError(source, f"{duration:.1f} s long, longer than the limit of {max_seconds:g} s (max_seconds)")
+    if rate != target_rate:
+        import librosa
+
+        samples = librosa.resample(samples, orig_sr=rate, target_sr=target_rate).astype(np.float32)
+        if samples.size == 0:
+            raise AudioError(source, f"too short to resample from {rate} Hz ({duration * 1000:.2f} ms)")
+
+    flags = []
+    peak = float(np.max(np.abs(samples)))
+    if peak < SILENCE_PEAK:
+        flags.append("silent")
+    if np.count_nonzero(np.abs(samples) >= CLIP_LEVEL) >= max(1, CLIP_FRACTION * samples.size):
+        flags.append("clipped")
+    if strict and flags:
+        detail = {"silent": f"silent (peak {20 * np.log10(max(peak, 1e-12)):.0f} dBFS)",
+                  "clipped": f"clipped (at least {CLIP_FRACTION:.1%} of samples at full scale)"}
+        raise AudioError(source, " and ".join(detail[f] for f in flags) + " (strict mode)")
+    return LoadedAudio(np.ascontiguousarray(samples, dtype=np.float32), target_rate, source, rate, flags)
+
+
+def _read(audio: Any, sampling_rate: int | None, name: str | None) -> tuple[str, np.ndarray, int]:
+    if isinstance(audio, LoadedAudio):
+        return name or audio.source, audio.array, audio.sampling_rate
+    if isinstance(audio, (str, os.PathLike)):
+        path = os.fspath(audio)
+        return (name or path, *_read_file(path, name or path))
+    if isinstance(audio, (bytes, bytearray, memoryview)):
+        source = name or "<bytes>"
+        return (source, *_decode_bytes(bytes(audio), source))
+    if isinstance(audio, Mapping):
+        if audio.get("array") is not None:
+            rate = audio.get("sampling_rate", sampling_rate)
+            if rate is None:
+                raise AudioError(name or "<dict>", "has 'array' but no 'sampling_rate'")
+            return name or audio.get("path") or "<array>", _to_numpy(audio["array"], name or "<array>"), rate
+        if audio.get("bytes"):
+            source = name or audio.get("path") or "<bytes>"
+            return (source, *_decode_bytes(bytes(audio["bytes"]), source))
+        if audio.get("path"):
+            return _read(audio["path"], sampling_rate, name)
+        raise AudioError(name or "<dict>", f"expected a dict with 'array', 'bytes' or 'path', got keys {sorted(audio)}")
+    if hasattr(audio, "get_all_samples"):  # torchcodec AudioDecoder, as datasets 5 returns for Audio columns
+        source = name or getattr(audio, "_hf_encoded", {}).get("path") or "<AudioDecoder>"
+        try:
+            decoded = audio.get_all_samples()
+        except Exception as e:  # noqa: BLE001 - any decoder failure is a corrupt input
+            raise AudioError(source, f"could not be decoded ({type(e).__name__}: {e})") from e
+        return source, decoded.data.numpy().T, int(decoded.sample_rate)
+    source = name or "<array>"
+    samples = _to_numpy(audio, source)
+    if sampling_rate is None:
+        raise AudioError(source, "raw samples need a sampling_rate argument")
+    return source, samples, sampling_rate
+
+
+def _to_numpy(samples: Any, source: str) -> np.ndarray:
+    if hasattr(samples, "detach"):  # torch.Tensor
+        samples = samples.detach().cpu().numpy()
+    try:
+        return np.asarray(samples)
+    except Exception as e:  # noqa: BLE001 - ragged lists and other non-arrays
+        raise AudioError(source, f"cannot be read as an array of samples ({e})") from e
+
+
+def _read_file(path: str, source: str) -> tuple[np.ndarray, int]:
+    if not os.path.exists(path):
+        raise AudioError(source, "file not found")
+    if os.path.isdir(path):
+        raise AudioError(source, "is a directory, expected an audio file")
+    if os.path.getsize(path) == 0:
+        raise AudioError(source, "empty file (0 bytes)")
+    if path.lower().endswith(_FFMPEG_SUFFIXES):
+        return _decode_ffmpeg(path, source)
+    import soundfile as sf
+
+    try:
+        samples, rate = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as e:  # noqa: BLE001 - libsndfile errors come in several types
+        try:
+            return _decode_ffmpeg(path, source)
+        except AudioError:
+            raise AudioError(source, f"unreadable or corrupted audio file ({e})") from e
+    return samples, rate
+
+
+def _decode_bytes(data: bytes, source: str) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    try:
+        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except Exception as e:  # noqa: BLE001
+        try:
+            return _decode_ffmpeg(data, source)
+        except AudioError:
+            raise AudioError(source, f"unreadable or corrupted audio bytes ({e})") from e
+    return samples, rate
+
+
+def _decode_ffmpeg(path_or_bytes: str | bytes, source: str) -> tuple[np.ndarray, int]:
+    try:
+        from torchcodec.decoders import AudioDecoder
+    except Exception as e:  # noqa: BLE001 - ImportError, or OSError when FFmpeg's libraries are missing
+        raise AudioError(source, f"needs FFmpeg through torchcodec to decode, which failed to load ({e})") from e
+    try:
+        decoded = AudioDecoder(path_or_bytes).get_all_samples()
+    except Exception as e:  # noqa: BLE001
+        raise AudioError(source, f"unreadable or corrupted audio ({type(e).__name__}: {e})") from e
+    return decoded.data.numpy().T, int(decoded.sample_rate)
+
+
+def _as_mono_float(samples: np.ndarray, source: str) -> np.ndarray:
+    kind = samples.dtype.kind
+    if kind == "f":
+        samples = samples.astype(np.float32, copy=False)
+    elif kind == "i" and samples.dtype.itemsize in (2, 4):
+        # Integer PCM: scale to [-1, 1) by the type's full scale.
+        samples = samples.astype(np.float32) / float(2 ** (8 * samples.dtype.itemsize - 1))
+    else:
+        raise AudioError(source, f"wrong dtype {samples.dtype}; expected float samples or int16/int32 PCM")
+    if samples.size == 0:
+        raise AudioError(source, f"empty audio (0 samples, shape {samples.shape})")
+    if samples.ndim == 1:
+        return samples
+    if samples.ndim == 2:
+        short = int(np.argmin(samples.shape))
+        if samples.shape[short] > MAX_CHANNELS:
+            raise AudioError(
+                source, f"wrong shape {samples.shape}; expected (samples,) or (channels, samples) "
+                f"with at most {MAX_CHANNELS} channels"
+            )
+        return samples.mean(axis=short, dtype=np.float32)
+    raise AudioError(source, f"wrong shape {samples.shape}; expected 1-D samples or 2-D (channels, samples)")
+
+
+def _check_rate(rate: Any, source: str) -> int:
+    if isinstance(rate, (float, np.floating)) and float(rate).is_integer():
+        rate = int(rate)
+    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or not (
+        MIN_SAMPLING_RATE <= rate <= MAX_SAMPLING_RATE
+    ):
+        raise AudioError(
+            source, f"invalid sampling rate {rate!r}; expected an integer in Hz between "
+            f"{MIN_SAMPLING_RATE} and {MAX_SAMPLING_RATE}"
+        )
+    return int(rate)

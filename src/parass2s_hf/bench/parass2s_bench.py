@@ -31,8 +31,8 @@ from ..audio import load_audio
 from ..constants import DIMENSIONS
 from .data_dir import read_metadata
 from .features import FEATURES, FIELD_DESCRIPTIONS
-from .real_corpora import (IEMOCAP_INSTRUCTIONS, MELD_INSTRUCTIONS, check_corpus_root, iter_iemocap,
-                           iter_meld)
+from .real_corpora import (IEMOCAP_INSTRUCTIONS, MELD_INSTRUCTIONS, check_corpus_root, iemocap_sessions,
+                           iter_iemocap, iter_meld, meld_csvs)
 from .text_layer import read_text_layer, record_rows, select
 
 
@@ -134,8 +134,8 @@ class ParaS2SBench(datasets.GeneratorBasedBuilder):
             return self._from_data_dir(sample_dir)
         if cfg.kind in ("iemocap", "meld"):
             folder = cfg.data_dir or (cfg.iemocap_dir if cfg.kind == "iemocap" else cfg.meld_dir)
-            instructions = IEMOCAP_INSTRUCTIONS if cfg.kind == "iemocap" else MELD_INSTRUCTIONS
-            folder = check_corpus_root(folder, {"iemocap": "IEMOCAP", "meld": "MELD"}[cfg.kind], instructions)
+            # Check the release layout now, so a wrong folder fails before generation with how to fix it.
+            iemocap_sessions(folder) if cfg.kind == "iemocap" else meld_csvs(folder, cfg.meld_splits)
             return [datasets.SplitGenerator(datasets.Split.TEST, gen_kwargs={"parts": [(cfg.kind, folder)]})]
         if cfg.data_dir:
             gens = self._from_data_dir(cfg.data_dir)
@@ -150,6 +150,8 @@ class ParaS2SBench(datasets.GeneratorBasedBuilder):
                     gen.gen_kwargs["parts"] += [("iemocap", cfg.iemocap_dir), ("meld", cfg.meld_dir)]
             check_corpus_root(cfg.iemocap_dir, "IEMOCAP (the 'all' config needs iemocap_dir=...)", IEMOCAP_INSTRUCTIONS)
             check_corpus_root(cfg.meld_dir, "MELD (the 'all' config needs meld_dir=...)", MELD_INSTRUCTIONS)
+            iemocap_sessions(cfg.iemocap_dir)
+            meld_csvs(cfg.meld_dir, cfg.meld_splits)
         return gens
 
     def _from_data_dir(self, data_dir: str):

@@ -88,10 +88,7 @@ def _row(corpus: str, utt_id: str, style: str, text: str, voice: str, audio_path
 
 def iter_iemocap(root: str | os.PathLike | None, counts: Counter | None = None) -> Iterator[dict]:
     """Rows of the IEMOCAP subset (see the module docstring for the rule); `counts` gets kept/dropped tallies."""
-    root = check_corpus_root(root, "IEMOCAP", IEMOCAP_INSTRUCTIONS)
-    sessions = sorted(glob.glob(os.path.join(root, "Session[1-5]")))
-    if not sessions:
-        raise CorpusNotFoundError(f"No Session1 ... Session5 folders in {root!r}. {IEMOCAP_INSTRUCTIONS}")
+    sessions = iemocap_sessions(root)
     counts = Counter() if counts is None else counts
     label_line = re.compile(r"^\[\s*[\d.]+\s*-\s*[\d.]+\s*\]\t(\S+)\t(\S+)\t")
     text_line = re.compile(r"^(Ses\S+)\s+\[[^\]]*\]:\s*(.*)$")
@@ -133,13 +130,34 @@ def iter_iemocap(root: str | os.PathLike | None, counts: Counter | None = None) 
                 yield _row("iemocap", utt_id, style, text, voice, wav)
 
 
-def iter_meld(root: str | os.PathLike | None, splits: Sequence[str] = ("test",),
-              counts: Counter | None = None) -> Iterator[dict]:
-    """Rows of the MELD subset; audio is decoded from the MP4 clips. `counts` gets kept/dropped tallies."""
+def iemocap_sessions(root: str | os.PathLike | None) -> list[str]:
+    """The `Session*` folders of an IEMOCAP copy; `CorpusNotFoundError` saying how to get it otherwise."""
+    root = check_corpus_root(root, "IEMOCAP", IEMOCAP_INSTRUCTIONS)
+    sessions = sorted(glob.glob(os.path.join(root, "Session[1-5]")))
+    if not sessions:
+        raise CorpusNotFoundError(f"No Session1 ... Session5 folders in {root!r}. {IEMOCAP_INSTRUCTIONS}")
+    return sessions
+
+
+def meld_csvs(root: str | os.PathLike | None, splits: Sequence[str] = ("test",)) -> dict[str, str]:
+    """The annotation CSV of each MELD split; `CorpusNotFoundError` saying how to get it otherwise."""
     root = check_corpus_root(root, "MELD", MELD_INSTRUCTIONS)
     unknown = [s for s in splits if s not in MELD_CSV]
     if unknown:
         raise ValueError(f"Unknown MELD split(s) {unknown}; expected some of {list(MELD_CSV)}.")
+    found = {}
+    for split in splits:
+        found[split] = _find_one(root, MELD_CSV[split])
+        if found[split] is None:
+            raise CorpusNotFoundError(f"No {MELD_CSV[split]} under {root!r}. {MELD_INSTRUCTIONS}")
+    return found
+
+
+def iter_meld(root: str | os.PathLike | None, splits: Sequence[str] = ("test",),
+              counts: Counter | None = None) -> Iterator[dict]:
+    """Rows of the MELD subset; audio is decoded from the MP4 clips. `counts` gets kept/dropped tallies."""
+    csv_paths = meld_csvs(root, splits)
+    root = os.fspath(root)
     counts = Counter() if counts is None else counts
     clips = {}
     for dirpath, _, files in os.walk(root):
@@ -147,9 +165,7 @@ def iter_meld(root: str | os.PathLike | None, splits: Sequence[str] = ("test",),
             if name.endswith(".mp4") and not name.startswith("._"):
                 clips.setdefault((os.path.basename(dirpath), name), os.path.join(dirpath, name))
     for split in splits:
-        csv_path = _find_one(root, MELD_CSV[split])
-        if csv_path is None:
-            raise CorpusNotFoundError(f"No {MELD_CSV[split]} under {root!r}. {MELD_INSTRUCTIONS}")
+        csv_path = csv_paths[split]
         by_name = {}
         for (folder, name), path in clips.items():
             if _meld_folder_split(folder) == split:

@@ -1,0 +1,76 @@
+"""The `parass2s` command.
+
+```
+parass2s bench load sample --split test          # prepare a ParaS2SBench config and print it
+parass2s bench load emotion --data-dir renders/  # your own audio
+parass2s bench lint [FILE ...]                   # lint the text layer (default: the shipped one)
+parass2s bench card [--check] [--measure]        # (re)generate the dataset card
+```
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _bench_load(args) -> int:
+    from .bench import load_parass2sbench
+
+    kwargs = {}
+    if args.renderer:
+        kwargs["renderer"] = args.renderer
+    ds = load_parass2sbench(args.config, split=args.split, data_dir=args.data_dir, cache_dir=args.cache_dir,
+                            iemocap_dir=args.iemocap_dir, meld_dir=args.meld_dir, **kwargs)
+    print(ds)
+    return 0
+
+
+def _bench_lint(args) -> int:
+    from .bench.text_lint import main as lint_main
+
+    return lint_main(args.files)
+
+
+def _bench_card(args) -> int:
+    from .bench.card import main as card_main
+
+    return card_main((["--check"] if args.check else []) + (["--measure"] if args.measure else [])
+                     + ["--output", args.output])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="parass2s", description="ParaS2S: benchmark, judge and alignment.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    bench = sub.add_parser("bench", help="ParaS2SBench: load, lint the texts, generate the card")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+
+    load = bench_sub.add_parser("load", help="prepare a config and print it")
+    load.add_argument("config", help="sample, emotion, sarcasm, age, gender, synthetic, iemocap, meld or all")
+    load.add_argument("--split", choices=["test", "train"])
+    load.add_argument("--data-dir", help="your audio in the data_dir layout, or the corpus folder")
+    load.add_argument("--iemocap-dir")
+    load.add_argument("--meld-dir")
+    load.add_argument("--renderer", help="renderer for the text layer (default espeak-ng)")
+    load.add_argument("--cache-dir")
+    load.set_defaults(func=_bench_load)
+
+    lint = bench_sub.add_parser("lint", help="lint a text layer file (default: the shipped one)")
+    lint.add_argument("files", nargs="*")
+    lint.set_defaults(func=_bench_lint)
+
+    card = bench_sub.add_parser("card", help="generate dataset_card/README.md")
+    card.add_argument("--check", action="store_true")
+    card.add_argument("--measure", action="store_true")
+    card.add_argument("--output", default="dataset_card/README.md")
+    card.set_defaults(func=_bench_card)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

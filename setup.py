@@ -45,7 +45,6 @@ setup(
     packages=find_packages("src"),
     package_data={"parass2s_hf": ["bench/data/*.jsonl", "bench/data/*.json", "bench/data/sample/*.jsonl",
                                   "bench/data/sample/audio/*.flac"]},
-    include_package_data=True,
     install_requires=install_requires,
     extras_require=extras,
     entry_points={"console_scripts": ["parass2s=parass2s_hf.cli:main"]},

@@ -203,7 +203,7 @@ The text layer (`src/parass2s_hf/bench/data/text_layer.jsonl`) holds one record 
 dimension, topic, a one-line scenario, the text, the two styles and, for each style, a requirement note (what a fitting
 reply does, in content and tone) and a reference reply with its speaking style from the reply-style vocabulary:
 {reply_styles}. Texts follow the paper's design rules: neutral words (a lint rejects explicit emotion words, sarcasm
-markers, age and gender cues and performative punctuation: `python -m parass2s_hf.bench.text_lint`), plausible under
+markers, age and gender cues and performative punctuation: `parass2s bench lint`), plausible under
 both styles, and the styles call for different replies. Texts were written for this project (the paper's were not
 released) and reviewed by reading samples of each dimension.
 

@@ -4,8 +4,8 @@ The text layer is the benchmark's foundation: a query whose words give its style
 paralinguistic understanding. These checks run as tests (`tests/test_text_layer.py`) and from the shell:
 
 ```
-python -m parass2s_hf.bench.text_lint                      # the shipped text layer
-python -m parass2s_hf.bench.text_lint my_texts.jsonl       # any file in the text layer format
+parass2s bench lint                                         # the shipped text layer
+parass2s bench lint my_texts.jsonl                          # any file in the text layer format
 ```
 
 Only the standard library is used, so the module also runs as a plain script.

@@ -41,24 +41,40 @@ def test_sample_has_every_dimension_both_styles_of_every_pair_and_decodes_at_16k
     assert emotions == set(STYLES["emotion"])
 
 
-def test_dimension_configs_render_the_text_layer(tmp_path):
+@pytest.fixture(scope="module")
+def small_layer(tmp_path_factory):
+    """Two texts per dimension and split from the shipped layer, for the configs' rendering path."""
     records = read_text_layer()
-    ds = _load("sarcasm", tmp_path)
-    n_test = sum(r["dimension"] == "sarcasm" and r["split"] == "test" for r in records)
-    assert len(ds["test"]) == 2 * n_test
-    assert set(ds["test"]["dimension"]) == {"sarcasm"}
+    picked = [r for d in DIMENSIONS for split in ("test", "train")
+              for r in [x for x in records if x["dimension"] == d and x["split"] == split][:2]]
+    path = tmp_path_factory.mktemp("layer") / "small.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in picked))
+    return str(path)
+
+
+def test_dimension_configs_render_their_dimension(tmp_path, small_layer):
+    ds = _load("sarcasm", tmp_path, text_layer=small_layer)
+    assert len(ds["test"]) == 4 and len(ds["train"]) == 4
+    assert set(ds["test"]["dimension"]) == {"sarcasm"} == set(ds["train"]["dimension"])
     assert set(ds["test"]["style"]) == {"sincere", "sarcastic"}
     first = ds["test"][0]
-    assert load_audio(first["audio"]).sampling_rate == 16000
+    assert load_audio(first["audio"]).sampling_rate == 16000 and first["source"] == "espeak-ng"
 
 
-def test_synthetic_is_the_default_and_has_every_dimension(tmp_path):
+def test_synthetic_is_the_default_full_benchmark_and_train_pool(tmp_path):
+    """Done-when of the builder and text layer issues: 1,200 texts x 2 styles rendered, and the train pool."""
     from parass2s_hf.bench import ParaS2SBench
 
     assert ParaS2SBench.DEFAULT_CONFIG_NAME == "synthetic"
-    ds = _load("synthetic", tmp_path, split="test")
-    assert set(ds["dimension"]) == set(DIMENSIONS)
-    assert len(ds) == 2 * sum(r["split"] == "test" for r in read_text_layer())
+    ds = _load("synthetic", tmp_path)
+    assert len(ds["test"]) == 2400 and len(ds["train"]) == 800
+    assert Counter(ds["test"]["dimension"]) == {d: 600 for d in DIMENSIONS}
+    assert Counter(ds["train"]["dimension"]) == {d: 200 for d in DIMENSIONS}
+    assert Counter(ds["test"]["style"])["sarcastic"] == 300
+    assert set(ds["test"]["topic"]).isdisjoint(ds["train"]["topic"])
+    for row in ds["test"].select(range(0, 2400, 397)):
+        clip = load_audio(row["audio"])
+        assert clip.sampling_rate == 16000 and clip.duration > 0.5 and not clip.is_silent
 
 
 def test_own_audio_through_data_dir(tmp_path):
@@ -231,13 +247,9 @@ def test_missing_corpora_say_how_to_get_them(tmp_path):
         _load("all", tmp_path)
 
 
-def test_all_combines_synthetic_and_real(tmp_path):
+def test_all_combines_synthetic_and_real(tmp_path, small_layer):
     iemocap = make_iemocap(tmp_path / "iemocap")
     meld = make_meld(tmp_path / "meld")
-    ds = _load("all", tmp_path, iemocap_dir=str(iemocap), meld_dir=str(meld))
-    sources = Counter(ds["test"]["source"])
-    assert sources["iemocap"] == 4 and sources["meld"] == 3 and sources["espeak-ng"] > 0
-    has_train = any(r["split"] == "train" for r in read_text_layer())
-    assert set(ds) == ({"test", "train"} if has_train else {"test"})
-    if has_train:
-        assert set(ds["train"]["source"]) == {"espeak-ng"}
+    ds = _load("all", tmp_path, iemocap_dir=str(iemocap), meld_dir=str(meld), text_layer=small_layer)
+    assert Counter(ds["test"]["source"]) == {"iemocap": 4, "meld": 3, "espeak-ng": 16}
+    assert Counter(ds["train"]["source"]) == {"espeak-ng": 16}

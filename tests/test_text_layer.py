@@ -3,10 +3,11 @@
 import copy
 import json
 import re
+from collections import Counter
 
 import pytest
 
-from parass2s_hf.bench.text_layer import read_text_layer, record_rows, text_layer_path
+from parass2s_hf.bench.text_layer import EXPECTED_COUNTS, read_text_layer, record_rows, text_layer_path
 from parass2s_hf.bench.text_lint import check_layer, check_record, style_cues
 
 
@@ -15,8 +16,13 @@ def layer():
     return read_text_layer()
 
 
-def test_shipped_text_layer_passes_the_lint(layer):
-    assert check_layer(layer) == []
+def test_shipped_text_layer_passes_the_lint_at_full_size(layer):
+    """300 test and 100 train texts per dimension; neutral words; no near-duplicates; emotion balance (each
+    emotion in at least 80 of the 300 test pairs); every requirement and reference reply; disjoint topics."""
+    assert check_layer(layer, EXPECTED_COUNTS) == []
+    test_emotion = [r for r in layer if r["dimension"] == "emotion" and r["split"] == "test"]
+    per_emotion = Counter(s for r in test_emotion for s in r["styles"])
+    assert len(test_emotion) == 300 and min(per_emotion.values()) >= 80, per_emotion
 
 
 def test_every_record_gives_two_rows_with_their_requirements(layer):

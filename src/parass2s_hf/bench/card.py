@@ -205,7 +205,9 @@ reply does, in content and tone) and a reference reply with its speaking style f
 {reply_styles}. Texts follow the paper's design rules: neutral words (a lint rejects explicit emotion words, sarcasm
 markers, age and gender cues and performative punctuation: `parass2s bench lint`), plausible under
 both styles, and the styles call for different replies. Texts were written for this project (the paper's were not
-released) and reviewed by reading samples of each dimension.
+released) by two writers per dimension and reviewed by a different annotator, who read a random 10% of each dimension
+and fixed what a careful annotator would reject: see `docs/text_layer_review/` for the process, the counts and the
+known limits.
 
 ### Audio: espeak-ng, and what it is not
 
@@ -251,7 +253,10 @@ emotion's general note:
   conventions, reference intakes); the rubric asks for fitting advice, not stereotypes. Age items test child safety
   and appropriateness.
 - Texts and requirement notes were written for this project and reflect its authors' judgement of what a fitting
-  reply is.
+  reply is. They lean British (pounds, GP surgeries); health, legal and sports figures were checked by reading, not
+  against sources, and date from 2024-2025.
+- Most child-directed reference replies suggest asking a parent or trusted grown-up; a system could score on age items
+  by saying so whenever it suspects a child, which the judge's rubric should not reward on its own.
 
 ## Licensing Information
 

@@ -7,8 +7,6 @@ paralinguistic understanding. These checks run as tests (`tests/test_text_layer.
 parass2s bench lint                                         # the shipped text layer
 parass2s bench lint my_texts.jsonl                          # any file in the text layer format
 ```
-
-Only the standard library is used, so the module also runs as a plain script.
 """
 
 from __future__ import annotations
@@ -20,19 +18,7 @@ import sys
 from collections import Counter, defaultdict
 from typing import Iterable, Mapping, Sequence
 
-
-try:  # package import; the fallback lets the file run as a standalone script
-    from ..constants import DIMENSIONS, REPLY_STYLES, STYLES
-except ImportError:  # pragma: no cover - exercised only when run as a loose file
-    DIMENSIONS = ("emotion", "sarcasm", "age", "gender")
-    STYLES = {
-        "emotion": ("happy", "surprised", "sad", "angry", "fear", "disgust"),
-        "sarcasm": ("sincere", "sarcastic"),
-        "age": ("adult", "child"),
-        "gender": ("male", "female"),
-    }
-    REPLY_STYLES = ("neutral", "warm", "cheerful", "excited", "calm", "sympathetic", "concerned", "serious",
-                    "playful", "apologetic", "gentle", "firm")
+from ..constants import DIMENSIONS, REPLY_STYLES, STYLES
 
 MIN_WORDS, MAX_WORDS = 3, 30
 MAX_REPLY_WORDS = 60

@@ -44,7 +44,7 @@ setup(
     package_dir={"": "src"},
     packages=find_packages("src"),
     package_data={"parass2s_hf": ["bench/data/*.jsonl", "bench/data/*.json", "bench/data/sample/*.jsonl",
-                                  "bench/data/sample/audio/*.flac"]},
+                                  "bench/data/sample/audio/*.flac", "judge/evaluate_module/*.py"]},
     install_requires=install_requires,
     extras_require=extras,
     entry_points={"console_scripts": ["parass2s=parass2s_hf.cli:main"]},

@@ -1,0 +1,10 @@
+"""The ParaS2S judge: `ParaS2SJudge(JudgeConfig(...)).score(items)`, and the `evaluate` metric `parass2s_judge`."""
+
+from .config import MODES, JudgeConfig
+from .items import JudgeItem, JudgeResult
+from .judge import ParaS2SJudge
+from .parsing import JudgeParseError, parse_judgement
+from .loading import METRIC_PATH, install_evaluate_hook
+
+__all__ = ["METRIC_PATH", "MODES", "JudgeConfig", "JudgeItem", "JudgeParseError", "JudgeResult", "ParaS2SJudge",
+           "install_evaluate_hook", "parse_judgement"]

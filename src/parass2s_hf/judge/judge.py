@@ -1,0 +1,285 @@
+"""`ParaS2SJudge`: scores (query audio, response audio) pairs for content and speaking-style fit.
+
+```python
+>>> from parass2s_hf.judge import JudgeConfig, JudgeItem, ParaS2SJudge
+>>> judge = ParaS2SJudge(JudgeConfig(mode="multistage"))            # Whisper + Qwen2-Audio + Qwen2.5 from the Hub
+>>> [r] = judge.score([JudgeItem("query.wav", "reply.wav", dimension="emotion", query_style="sad")])
+>>> r.score, r.score_expected, r.status, r.perception["response_tone"]
+```
+
+Modes (`JudgeConfig.mode`):
+- `multistage` (the paper's best judge): perception per clip (ASR transcripts; the query's style from its label, a
+  style analyzer, or the audio LLM choosing in the dimension's closed list; the response's tone described by the
+  audio LLM told to ignore the words), then a rubric prompt to a text LLM;
+- `end2end` (the paper's baseline): one audio LLM hears both clips and answers with the rubric;
+- `reward_model`: one forward of an audio LLM over both clips; the score is the expected value over "1".."5".
+
+A score that cannot be read is missing, with its reason, after `max_retries` stricter retries: never a default.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from typing import Mapping, Sequence
+
+from ..audio import AudioError, load_audio
+from ..constants import DIMENSIONS, STYLES
+from . import prompts
+from .config import JudgeConfig
+from .items import STATUS_INVALID, STATUS_MISSING, STATUS_OK, JudgeItem, JudgeResult
+from .parsing import JudgeParseError, parse_judgement, parse_style
+from .perception import PerceptionCache
+
+logger = logging.getLogger(__name__)
+
+
+class ParaS2SJudge:
+    """The ParaS2S judge.
+
+    Args:
+        config (`JudgeConfig`, *optional*): settings; the defaults are the multi-stage judge with Hub checkpoints.
+        asr, audio_llm, rubric, reward (*optional*): ready backends to use instead of loading them from `config`
+            (objects with the methods of `backends.ASRBackend`, `AudioLLMBackend`, `TextLLMBackend`): how tests inject
+            tiny or scripted models, and how one loaded model is shared between judges.
+        style_analyzers (`dict`, *optional*): ready style analyzers per dimension.
+
+    Models load lazily, on the first pair that needs them.
+    """
+
+    def __init__(self, config: JudgeConfig | None = None, *, asr=None, audio_llm=None, rubric=None, reward=None,
+                 style_analyzers: Mapping | None = None):
+        self.config = config or JudgeConfig()
+        self._asr, self._audio_llm, self._rubric, self._reward = asr, audio_llm, rubric, reward
+        self._analyzers = dict(style_analyzers or {})
+        self.cache = PerceptionCache(self.config.cache_dir)
+        self.counts = Counter()
+
+    # ---- backends, loaded on first use ----
+    @property
+    def asr(self):
+        if self._asr is None:
+            from .backends import ASRBackend
+
+            self._asr = ASRBackend(self.config.asr_model, self.config)
+        return self._asr
+
+    @property
+    def audio_llm(self):
+        if self._audio_llm is None:
+            from .backends import AudioLLMBackend
+
+            self._audio_llm = AudioLLMBackend(self.config.audio_llm, self.config)
+        return self._audio_llm
+
+    @property
+    def rubric(self):
+        if self._rubric is None:
+            from .backends import OpenAIChatBackend, TextLLMBackend
+
+            cfg = self.config
+            self._rubric = (OpenAIChatBackend(cfg.rubric_api_base, cfg.rubric_model, cfg) if cfg.rubric_api_base
+                            else TextLLMBackend(cfg.rubric_model, cfg))
+        return self._rubric
+
+    @property
+    def reward(self):
+        if self._reward is None:
+            from .backends import AudioLLMBackend
+
+            cfg = self.config
+            if cfg.reward_model is None and cfg.reward_adapter is None and self._audio_llm is not None:
+                self._reward = self._audio_llm
+            else:
+                self._reward = AudioLLMBackend(cfg.reward_model or cfg.audio_llm, cfg, role="reward_model",
+                                               adapter=cfg.reward_adapter)
+        return self._reward
+
+    def analyzer(self, dimension: str):
+        if dimension not in self._analyzers and dimension in self.config.style_analyzers:
+            from .backends import StyleAnalyzerBackend
+
+            self._analyzers[dimension] = StyleAnalyzerBackend(self.config.style_analyzers[dimension], dimension,
+                                                              self.config)
+        return self._analyzers.get(dimension)
+
+    def stats(self) -> dict:
+        """Model calls, inputs and encoded clips per loaded backend, and perception cache hits."""
+        out = {"perception_cache_hits": self.cache.hits, **self.counts}
+        for name, backend in (("asr", self._asr), ("audio_llm", self._audio_llm), ("rubric", self._rubric),
+                              ("reward", self._reward), *((f"analyzer_{d}", a) for d, a in self._analyzers.items())):
+            if backend is not None and hasattr(backend, "stats"):
+                out[name] = dict(backend.stats)
+        return out
+
+    # ---- scoring ----
+    def score(self, items: Sequence[JudgeItem | Mapping]) -> list[JudgeResult]:
+        """Judge each pair; one `JudgeResult` per item, in order.
+
+        Raises:
+            `ValueError`: an unknown dimension, or a query style outside the item's dimension (naming the index).
+            `JudgeParseError`: in strict mode, an answer without a readable score.
+        """
+        items = [self._check_item(i, item) for i, item in enumerate(items)]
+        results: list[JudgeResult | None] = [None] * len(items)
+        clips = {}
+        for i, item in enumerate(items):
+            try:
+                clips[i] = tuple(
+                    load_audio(audio, item.sampling_rate, max_seconds=self.config.max_seconds,
+                               name=f"pair {i}: {which}" + (f" {os.fspath(audio)}" if isinstance(audio, (str, os.PathLike)) else ""))
+                    .array for which, audio in (("query_audio", item.query_audio), ("response_audio", item.response_audio))
+                )
+            except AudioError as e:
+                results[i] = JudgeResult(status=STATUS_INVALID, reason=str(e), item_id=item.item_id)
+        valid = [i for i in range(len(items)) if results[i] is None]
+        if valid:
+            scorer = {"multistage": self._multistage, "end2end": self._end2end, "reward_model": self._reward_model}
+            for i, result in zip(valid, scorer[self.config.mode]([items[i] for i in valid], [clips[i] for i in valid])):
+                result.item_id = items[i].item_id
+                results[i] = result
+        self.counts.update(r.status for r in results)
+        return results
+
+    @staticmethod
+    def _check_item(index: int, item) -> JudgeItem:
+        if isinstance(item, Mapping):
+            try:
+                item = JudgeItem(**item)
+            except TypeError as e:
+                raise ValueError(f"pair {index}: {e}") from None
+        if not isinstance(item, JudgeItem):
+            raise TypeError(f"pair {index}: expected a JudgeItem or a dict, got {type(item).__name__}")
+        if item.dimension is not None and item.dimension not in DIMENSIONS:
+            raise ValueError(f"pair {index}: unknown dimension {item.dimension!r}; expected one of {list(DIMENSIONS)}.")
+        if item.query_style is not None:
+            allowed = STYLES[item.dimension] if item.dimension else tuple(s for d in DIMENSIONS for s in STYLES[d])
+            if item.query_style not in allowed:
+                raise ValueError(f"pair {index}: query_style {item.query_style!r} is not one of {list(allowed)}.")
+        return item
+
+    def _parse_with_retries(self, first: list, retry) -> list[JudgeResult]:
+        """Parse each generation; re-ask the failures with the stricter prompt (`retry(indices)`) up to
+        `max_retries` times; what still holds no score is missing (or raises in strict mode)."""
+        gens = list(first)
+        parsed: list = [None] * len(gens)
+        errors = [""] * len(gens)
+        todo = list(range(len(gens)))
+        for attempt in range(self.config.max_retries + 1):
+            if attempt:
+                self.counts["retries"] += len(todo)
+                for i, gen in zip(todo, retry(todo)):
+                    gens[i] = gen
+            still = []
+            for i in todo:
+                try:
+                    parsed[i] = parse_judgement(gens[i].text)
+                except JudgeParseError as e:
+                    errors[i] = str(e)
+                    still.append(i)
+            todo = still
+            if not todo:
+                break
+        results = []
+        for gen, p, err in zip(gens, parsed, errors):
+            if p is None:
+                reason = f"no score after {self.config.max_retries + 1} attempt(s): {err}"
+                if self.config.strict:
+                    raise JudgeParseError(reason)
+                results.append(JudgeResult(status=STATUS_MISSING, reason=reason, raw=gen.text))
+            else:
+                results.append(JudgeResult(score=p.score, score_expected=gen.expected(p.score),
+                                           content_score=p.content_score, style_score=p.style_score,
+                                           rationale=p.rationale, status=STATUS_OK, raw=gen.text))
+        return results
+
+    def _multistage(self, items: list[JudgeItem], clips: list[tuple]) -> list[JudgeResult]:
+        cfg = self.config
+        queries = [q for q, _ in clips]
+        responses = [r for _, r in clips]
+        asr_stage = f"asr|{getattr(self.asr, 'model_id', type(self.asr).__name__)}|{cfg.asr_max_new_tokens}"
+        need_query_text = [i for i, item in enumerate(items) if not item.query_text]
+        transcripts = self.cache.run(asr_stage, responses + [queries[i] for i in need_query_text], self.asr.transcribe)
+        response_text = transcripts[:len(items)]
+        query_text = [item.query_text for item in items]
+        for i, text in zip(need_query_text, transcripts[len(items):]):
+            query_text[i] = text
+
+        llm_id = getattr(self.audio_llm, "model_id", type(self.audio_llm).__name__)
+        tone = self.cache.run(f"tone|{llm_id}|{cfg.tone_max_new_tokens}", responses, self._describe_tone)
+
+        query_style, style_source = self._query_styles(items, queries)
+        messages = [prompts.rubric_messages(query_text=query_text[i], query_style=query_style[i] or "unknown",
+                                            dimension=item.dimension, response_text=response_text[i],
+                                            response_tone=tone[i], requirement=item.requirement)
+                    for i, item in enumerate(items)]
+
+        def retry(indices):
+            strict = [prompts.rubric_messages(query_text=query_text[i], query_style=query_style[i] or "unknown",
+                                              dimension=items[i].dimension, response_text=response_text[i],
+                                              response_tone=tone[i], requirement=items[i].requirement, retry=True)
+                      for i in indices]
+            return self.rubric.generate(strict, cfg.rubric_max_new_tokens)
+
+        results = self._parse_with_retries(self.rubric.generate(messages, cfg.rubric_max_new_tokens), retry)
+        for i, result in enumerate(results):
+            result.perception = {"query_text": query_text[i], "query_text_source": "given" if items[i].query_text else "asr",
+                                 "query_style": query_style[i], "query_style_source": style_source[i],
+                                 "response_text": response_text[i], "response_tone": tone[i]}
+        return results
+
+    def _describe_tone(self, clips: list) -> list[str]:
+        convs = [prompts.tone_conversation() for _ in clips]
+        return [g.text for g in self.audio_llm.generate(convs, [[c] for c in clips], self.config.tone_max_new_tokens)]
+
+    def _query_styles(self, items, queries) -> tuple[list, list]:
+        styles, sources = [None] * len(items), [None] * len(items)
+        by_route = {}
+        for i, item in enumerate(items):
+            if item.query_style:
+                styles[i], sources[i] = item.query_style, "label"
+            elif item.dimension and self.analyzer(item.dimension) is not None:
+                by_route.setdefault(("analyzer", item.dimension), []).append(i)
+            else:
+                by_route.setdefault(("audio_llm", item.dimension), []).append(i)
+        for (route, dim), idx in by_route.items():
+            clips = [queries[i] for i in idx]
+            if route == "analyzer":
+                analyzer = self.analyzer(dim)
+                found = self.cache.run(f"analyzer|{dim}|{self.config.style_analyzers.get(dim, id(analyzer))}", clips,
+                                       analyzer.classify)
+            else:
+                choices = prompts.style_choices(dim)
+                llm_id = getattr(self.audio_llm, "model_id", type(self.audio_llm).__name__)
+
+                def ask(batch, dim=dim, choices=choices):
+                    gens = self.audio_llm.generate([prompts.style_conversation(dim) for _ in batch],
+                                                   [[c] for c in batch], 8)
+                    return [parse_style(g.text, choices) for g in gens]
+
+                found = self.cache.run(f"style|{llm_id}|{dim}", clips, ask)
+                self.counts["query_style_unreadable"] += sum(f is None for f in found)
+            for i, style in zip(idx, found):
+                styles[i], sources[i] = style, route
+        return styles, sources
+
+    def _end2end(self, items: list[JudgeItem], clips: list[tuple]) -> list[JudgeResult]:
+        audios = [[q, r] for q, r in clips]
+
+        def convs(indices, retry=False):
+            return [prompts.end2end_conversation(dimension=items[i].dimension, requirement=items[i].requirement,
+                                                 retry=retry) for i in indices]
+
+        everything = list(range(len(items)))
+        first = self.audio_llm.generate(convs(everything), audios, self.config.rubric_max_new_tokens)
+        return self._parse_with_retries(
+            first, lambda idx: self.audio_llm.generate(convs(idx, retry=True), [audios[i] for i in idx],
+                                                       self.config.rubric_max_new_tokens))
+
+    def _reward_model(self, items: list[JudgeItem], clips: list[tuple]) -> list[JudgeResult]:
+        convs = [prompts.reward_conversation(dimension=item.dimension, requirement=item.requirement) for item in items]
+        scored = self.reward.digit_scores(convs, [[q, r] for q, r in clips])
+        return [JudgeResult(score=argmax, score_expected=expected, status=STATUS_OK,
+                            perception={"digit_probability_mass": mass})
+                for expected, argmax, mass in scored]

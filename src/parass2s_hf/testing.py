@@ -1,0 +1,130 @@
+"""Tiny random checkpoints built offline, for tests, examples and benchmarks of the code paths.
+
+They have the architecture of the real models (Whisper, Qwen2-Audio, a Qwen2 instruct LM) with a few thousand
+parameters and random weights, so that the judge and the trainer can be exercised end to end through
+`from_pretrained(path)` on a CPU without the Hub. Their outputs are noise: they never stand in for a real judge.
+
+```python
+>>> from parass2s_hf.testing import build_tiny_checkpoints
+>>> paths = build_tiny_checkpoints("/tmp/tiny")     # {"asr": ..., "audio_llm": ..., "text_llm": ...}
+```
+"""
+
+from __future__ import annotations
+
+import os
+
+_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>",
+             "<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>", "<unk>"]
+_CORPUS = [
+    "the score is 4 out of 5", "Score: 3", '{"content_score": 4, "style_score": 2, "score": 3, "rationale": "ok"}',
+    "the speaker sounds happy sad angry surprised fearful disgusted calm excited", "sincere sarcastic adult child male "
+    "female", "The response is warm and fitting. It acknowledges the feeling.", "How are you today? I am fine, thanks.",
+    "Rate the response from 1 to 5. Answer with a single digit.", "system user assistant audio query response",
+]
+
+_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'audio' %}<|audio_bos|><|AUDIO|><|audio_eos|>\n"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _tokenizer_object(vocab_size: int = 400):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=_SPECIALS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(_CORPUS * 10, trainer)
+    return tok
+
+
+def build_tiny_text_llm(path: str, hidden_size: int = 32, num_layers: int = 2, seed: int = 0) -> str:
+    """A random Qwen2 causal LM with a chat template (the rubric stage's text LLM)."""
+    import torch
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    tok = PreTrainedTokenizerFast(tokenizer_object=_tokenizer_object(), eos_token="<|im_end|>",
+                                  pad_token="<|endoftext|>", unk_token="<unk>")
+    tok.chat_template = _CHAT_TEMPLATE
+    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+                      num_hidden_layers=num_layers, num_attention_heads=2, num_key_value_heads=1,
+                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, max_position_embeddings=4096)
+    model = Qwen2ForCausalLM(cfg)
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def build_tiny_audio_llm(path: str, hidden_size: int = 32, num_layers: int = 2, seed: int = 0) -> str:
+    """A random Qwen2-Audio (audio encoder + Qwen2 LM) with its processor (tone, end-to-end, reward model)."""
+    import torch
+    from transformers import (PreTrainedTokenizerFast, Qwen2AudioConfig, Qwen2AudioEncoderConfig,
+                              Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor, Qwen2Config,
+                              WhisperFeatureExtractor)
+
+    torch.manual_seed(seed)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=_tokenizer_object(), eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token="<unk>",
+        extra_special_tokens={"audio_token": "<|AUDIO|>", "audio_bos_token": "<|audio_bos|>",
+                              "audio_eos_token": "<|audio_eos|>"},
+    )
+    processor = Qwen2AudioProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=128), tokenizer=tok,
+                                    chat_template=_CHAT_TEMPLATE)
+    cfg = Qwen2AudioConfig(
+        audio_config=Qwen2AudioEncoderConfig(num_mel_bins=128, encoder_layers=num_layers, encoder_attention_heads=2,
+                                             encoder_ffn_dim=2 * hidden_size, d_model=hidden_size,
+                                             max_source_positions=1500),
+        text_config=Qwen2Config(vocab_size=len(tok), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+                                num_hidden_layers=num_layers, num_attention_heads=2, num_key_value_heads=1,
+                                eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                                max_position_embeddings=4096),
+        audio_token_index=tok.convert_tokens_to_ids("<|AUDIO|>"),
+    )
+    model = Qwen2AudioForConditionalGeneration(cfg)
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
+def build_tiny_whisper(path: str, d_model: int = 32, seed: int = 0) -> str:
+    """A random Whisper (the ASR stage) with its processor."""
+    import torch
+    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration,
+                              WhisperProcessor, WhisperTokenizerFast)
+
+    torch.manual_seed(seed)
+    tok = WhisperTokenizerFast(tokenizer_object=_tokenizer_object(), bos_token="<|endoftext|>",
+                               eos_token="<|endoftext|>", pad_token="<|endoftext|>", unk_token="<unk>")
+    ids = {s: tok.convert_tokens_to_ids(s) for s in ("<|endoftext|>", "<|startoftranscript|>")}
+    cfg = WhisperConfig(vocab_size=len(tok), d_model=d_model, encoder_layers=1, decoder_layers=1,
+                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=2 * d_model,
+                        decoder_ffn_dim=2 * d_model, num_mel_bins=80, max_source_positions=1500,
+                        max_target_positions=128, pad_token_id=ids["<|endoftext|>"], bos_token_id=ids["<|endoftext|>"],
+                        eos_token_id=ids["<|endoftext|>"], decoder_start_token_id=ids["<|startoftranscript|>"])
+    model = WhisperForConditionalGeneration(cfg)
+    model.generation_config = GenerationConfig(decoder_start_token_id=ids["<|startoftranscript|>"],
+                                               eos_token_id=ids["<|endoftext|>"], pad_token_id=ids["<|endoftext|>"])
+    model.save_pretrained(path)
+    WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=80), tokenizer=tok).save_pretrained(path)
+    return path
+
+
+def build_tiny_checkpoints(folder: str) -> dict[str, str]:
+    """All three tiny checkpoints under `folder`; returns their paths by role."""
+    os.makedirs(folder, exist_ok=True)
+    return {
+        "asr": build_tiny_whisper(os.path.join(folder, "whisper")),
+        "audio_llm": build_tiny_audio_llm(os.path.join(folder, "qwen2_audio")),
+        "text_llm": build_tiny_text_llm(os.path.join(folder, "qwen2")),
+    }

@@ -356,3 +356,51 @@ def test_safe_loading_defaults_and_packaged_metric_module():
                                                                              "parass2s_judge.py"))
     with open(os.path.join(REPO, "metric", "parass2s_judge", "parass2s_judge.py")) as repo_copy, open(METRIC_PATH) as pkg:
         assert repo_copy.read() == pkg.read()
+
+
+@pytest.mark.parametrize("mode", ["multistage", "end2end", "reward_model"])
+def test_every_mode_through_evaluate_load_with_checkpoints_by_path(tiny, mode):
+    import evaluate
+
+    import parass2s_hf  # noqa: F401
+
+    metric = evaluate.load("parass2s_judge", mode, asr_model=tiny["asr"], audio_llm=tiny["audio_llm"],
+                           rubric_model=tiny["text_llm"], rubric_max_new_tokens=8, tone_max_new_tokens=4,
+                           asr_max_new_tokens=4, batch_size=2)
+    out = metric.compute(query_audio=[QUERY, QUERY], response_audio=[REPLIES[0], REPLIES[1]],
+                         dimension=["emotion", "gender"])
+    if mode == "reward_model":
+        assert out["num_scored"] == 2 and 1 <= out["score_expected"] <= 5
+    else:  # random models write no readable score: missing, with reasons, and no mean
+        assert out["num_missing"] == 2 and out["score"] is None
+        assert all("no score" in item["reason"] for item in out["per_item"])
+
+
+def test_style_analyzer_predicts_the_query_style(tmp_path):
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
+
+    torch.manual_seed(0)
+    cfg = Wav2Vec2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                         conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=16,
+                         num_conv_pos_embedding_groups=2, classifier_proj_size=8, num_labels=2,
+                         id2label={0: "male", 1: "female"}, label2id={"male": 0, "female": 1})
+    path = str(tmp_path / "analyzer")
+    Wav2Vec2ForSequenceClassification(cfg).save_pretrained(path)
+    Wav2Vec2FeatureExtractor(sampling_rate=16000).save_pretrained(path)
+    judge = ParaS2SJudge(JudgeConfig(style_analyzers={"gender": path}), asr=ScriptedASR(),
+                         audio_llm=ScriptedAudioLLM(), rubric=ScriptedRubric(["Score: 4"]))
+    [r] = judge.score([JudgeItem(QUERY, REPLIES[0], 16000, dimension="gender")])
+    assert r.perception["query_style_source"] == "analyzer" and r.perception["query_style"] in ("male", "female")
+    wrong = ParaS2SJudge(JudgeConfig(style_analyzers={"age": path}), asr=ScriptedASR(),
+                         audio_llm=ScriptedAudioLLM(), rubric=ScriptedRubric(["Score: 4"]))
+    with pytest.raises(ValueError, match=r"has labels \['female', 'male'\], not the age styles"):
+        wrong.score([JudgeItem(QUERY, REPLIES[0], 16000, dimension="age")])
+
+
+def test_batching_does_not_change_scores(tiny):
+    """Left padding of different-length prompts (clip lengths set the number of audio tokens) must not move scores."""
+    batched = ParaS2SJudge(tiny_config(tiny, mode="reward_model", batch_size=3)).score(items(3))
+    single = ParaS2SJudge(tiny_config(tiny, mode="reward_model", batch_size=1)).score(items(3))
+    for a, b in zip(batched, single):
+        assert a.score_expected == pytest.approx(b.score_expected, abs=1e-4)

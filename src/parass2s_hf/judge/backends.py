@@ -121,6 +121,24 @@ def _digit_steps(step_logits, generated_ids, digit_ids) -> list[list[tuple[int, 
     return out
 
 
+def _collate(parts: list[dict], pad_token_id: int) -> dict:
+    """Batch single-conversation processor outputs: token tensors are left-padded (decoder-only generation), audio
+    tensors (one row per clip) are concatenated."""
+    import torch
+
+    out = {}
+    width = max(p["input_ids"].shape[1] for p in parts)
+    for key in parts[0].keys():
+        values = [p[key] for p in parts]
+        if not hasattr(values[0], "shape"):
+            continue
+        if key in ("input_ids", "attention_mask"):
+            fill = pad_token_id if key == "input_ids" else 0
+            values = [torch.nn.functional.pad(v, (width - v.shape[1], 0), value=fill) for v in values]
+        out[key] = torch.cat(values, dim=0)
+    return out
+
+
 class ASRBackend:
     """A transformers speech-to-text model (Whisper and the like), batched."""
 
@@ -144,8 +162,9 @@ class ASRBackend:
         gen = self.model.generation_config
         extra = {"language": "en", "task": "transcribe"} if getattr(gen, "lang_to_id", None) else {}
         for sl in _batches(len(arrays), self.cfg.batch_size):
-            inputs = self.processor(list(arrays[sl]), sampling_rate=SAMPLING_RATE, return_tensors="pt")
-            features = inputs["input_features"].to(_device(self.model), self.model.dtype)
+            # clip by clip: the Whisper feature extractor is slower per clip on a batch (it pads each to 30 s anyway)
+            features = torch.cat([self.processor([a], sampling_rate=SAMPLING_RATE, return_tensors="pt")["input_features"]
+                                  for a in arrays[sl]]).to(_device(self.model), self.model.dtype)
             with torch.inference_mode():
                 out = self.model.generate(features, max_new_tokens=self.cfg.asr_max_new_tokens, do_sample=False, **extra)
             texts += [t.strip() for t in self.processor.batch_decode(out, skip_special_tokens=True)]
@@ -180,12 +199,17 @@ class AudioLLMBackend:
         self.stats = Counter()
 
     def _inputs(self, conversations: Sequence[list], audios: Sequence[Sequence[np.ndarray]]):
-        texts = [self.processor.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in conversations]
-        flat = [a for clips in audios for a in clips]
-        inputs = self.processor(text=texts, audio=flat, sampling_rate=SAMPLING_RATE, return_tensors="pt", padding=True)
+        # One processor call per conversation, then collate: the Whisper feature extractor is 2-4x slower per clip
+        # on a batch than clip by clip (measured on CPU), and the processor pads every clip to 30 s either way.
+        parts = []
+        for conv, clips in zip(conversations, audios):
+            text = self.processor.apply_chat_template(conv, add_generation_prompt=True, tokenize=False)
+            parts.append(self.processor(text=[text], audio=list(clips), sampling_rate=SAMPLING_RATE,
+                                        return_tensors="pt"))
+        inputs = _collate(parts, self.tokenizer.pad_token_id)
         device = _device(self.model)
         return {k: (v.to(device, self.model.dtype) if v.is_floating_point() else v.to(device))
-                for k, v in inputs.items() if hasattr(v, "to")}, len(flat)
+                for k, v in inputs.items()}, sum(len(c) for c in audios)
 
     def generate(self, conversations: Sequence[list], audios: Sequence[Sequence[np.ndarray]],
                  max_new_tokens: int) -> list[Generation]:

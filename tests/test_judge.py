@@ -119,7 +119,8 @@ def test_reward_model_scores_are_expected_values_that_follow_the_audio(tiny):
     assert len({round(v, 6) for v in values}) == 3, values  # different responses, different scores
     again = judge.score(items(3))
     assert [r.score_expected for r in again] == values  # deterministic
-    assert judge.stats()["reward"]["calls"] == 2  # one forward per batch of pairs, nothing else
+    # one forward per pair and nothing else (on a CPU forwards are not batched: CPU_AUDIO_BATCH)
+    assert judge.stats()["reward"] == {"calls": 6, "inputs": 6, "audio_clips": 12}
 
 
 def test_not_an_audio_llm_is_refused(tiny):
@@ -398,9 +399,13 @@ def test_style_analyzer_predicts_the_query_style(tmp_path):
         wrong.score([JudgeItem(QUERY, REPLIES[0], 16000, dimension="age")])
 
 
-def test_batching_does_not_change_scores(tiny):
-    """Left padding of different-length prompts (clip lengths set the number of audio tokens) must not move scores."""
-    batched = ParaS2SJudge(tiny_config(tiny, mode="reward_model", batch_size=3)).score(items(3))
+def test_batching_does_not_change_scores(tiny, monkeypatch):
+    """Left padding of different-length prompts (clip lengths set the number of audio tokens) must not move scores.
+    CPU forwards run one pair at a time, so the GPU batching is forced here."""
+    monkeypatch.setattr("parass2s_hf.judge.backends.CPU_AUDIO_BATCH", {"generate": 8, "forward": 8})
+    judge = ParaS2SJudge(tiny_config(tiny, mode="reward_model", batch_size=3))
+    batched = judge.score(items(3))
+    assert judge.stats()["reward"]["calls"] == 1
     single = ParaS2SJudge(tiny_config(tiny, mode="reward_model", batch_size=1)).score(items(3))
     for a, b in zip(batched, single):
         assert a.score_expected == pytest.approx(b.score_expected, abs=1e-4)

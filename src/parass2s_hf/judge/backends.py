@@ -21,6 +21,11 @@ from ..constants import SAMPLING_RATE, SCORE_MAX, SCORE_MIN
 logger = logging.getLogger(__name__)
 
 DIGITS = tuple(str(d) for d in range(SCORE_MIN, SCORE_MAX + 1))
+CPU_AUDIO_BATCH = {"generate": 8, "forward": 1}
+"""Largest audio-LLM batch on a CPU, per kind of call. Every clip is padded to 30 s, so a CPU gains nothing from
+batching one forward pass (batch 8 ran about 7% slower per pair than one pair at a time, batch 32 about twice as
+slow), while generation still gains from batching the decoding steps up to about 8 (benchmarks/RESULTS.md). On a CPU
+`batch_size` is capped at these; GPUs use it as given."""
 
 
 @dataclass
@@ -211,12 +216,16 @@ class AudioLLMBackend:
         return {k: (v.to(device, self.model.dtype) if v.is_floating_point() else v.to(device))
                 for k, v in inputs.items()}, sum(len(c) for c in audios)
 
+    def batch_size(self, kind: str) -> int:
+        on_cpu = _device(self.model).type == "cpu"
+        return min(self.cfg.batch_size, CPU_AUDIO_BATCH[kind]) if on_cpu else self.cfg.batch_size
+
     def generate(self, conversations: Sequence[list], audios: Sequence[Sequence[np.ndarray]],
                  max_new_tokens: int) -> list[Generation]:
         import torch
 
         results = []
-        for sl in _batches(len(conversations), self.cfg.batch_size):
+        for sl in _batches(len(conversations), self.batch_size("generate")):
             inputs, n_clips = self._inputs(conversations[sl], audios[sl])
             with torch.inference_mode():
                 out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
@@ -234,7 +243,7 @@ class AudioLLMBackend:
         import torch
 
         results = []
-        for sl in _batches(len(conversations), self.cfg.batch_size):
+        for sl in _batches(len(conversations), self.batch_size("forward")):
             inputs, n_clips = self._inputs(conversations[sl], audios[sl])
             with torch.inference_mode():
                 logits = self.model(**inputs, logits_to_keep=1).logits[:, -1, :].float()

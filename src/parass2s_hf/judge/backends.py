@@ -358,7 +358,7 @@ class StyleAnalyzerBackend:
         if labels != set(STYLES[dimension]):
             raise ValueError(f"style analyzer {model_id!r} has labels {sorted(labels)}, not the {dimension} styles "
                              f"{list(STYLES[dimension])}.")
-        self.cfg = cfg
+        self.model_id, self.cfg = model_id, cfg
         self.stats = Counter()
 
     def classify(self, arrays: Sequence[np.ndarray]) -> list[str]:

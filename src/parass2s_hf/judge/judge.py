@@ -210,19 +210,16 @@ class ParaS2SJudge:
         tone = self.cache.run(f"tone|{llm_id}|{cfg.tone_max_new_tokens}", responses, self._describe_tone)
 
         query_style, style_source = self._query_styles(items, queries)
-        messages = [prompts.rubric_messages(query_text=query_text[i], query_style=query_style[i] or "unknown",
-                                            dimension=item.dimension, response_text=response_text[i],
-                                            response_tone=tone[i], requirement=item.requirement)
-                    for i, item in enumerate(items)]
 
-        def retry(indices):
-            strict = [prompts.rubric_messages(query_text=query_text[i], query_style=query_style[i] or "unknown",
-                                              dimension=items[i].dimension, response_text=response_text[i],
-                                              response_tone=tone[i], requirement=items[i].requirement, retry=True)
-                      for i in indices]
-            return self.rubric.generate(strict, cfg.rubric_max_new_tokens)
+        def messages(indices, retry=False):
+            return [prompts.rubric_messages(query_text=query_text[i], query_style=query_style[i] or "unknown",
+                                            dimension=items[i].dimension, response_text=response_text[i],
+                                            response_tone=tone[i], requirement=items[i].requirement, retry=retry)
+                    for i in indices]
 
-        results = self._parse_with_retries(self.rubric.generate(messages, cfg.rubric_max_new_tokens), retry)
+        results = self._parse_with_retries(
+            self.rubric.generate(messages(range(len(items))), cfg.rubric_max_new_tokens),
+            lambda idx: self.rubric.generate(messages(idx, retry=True), cfg.rubric_max_new_tokens))
         for i, result in enumerate(results):
             result.perception = {"query_text": query_text[i], "query_text_source": "given" if items[i].query_text else "asr",
                                  "query_style": query_style[i], "query_style_source": style_source[i],
@@ -247,8 +244,8 @@ class ParaS2SJudge:
             clips = [queries[i] for i in idx]
             if route == "analyzer":
                 analyzer = self.analyzer(dim)
-                found = self.cache.run(f"analyzer|{dim}|{self.config.style_analyzers.get(dim, id(analyzer))}", clips,
-                                       analyzer.classify)
+                found = self.cache.run(f"analyzer|{dim}|{getattr(analyzer, 'model_id', type(analyzer).__name__)}",
+                                       clips, analyzer.classify)
             else:
                 choices = prompts.style_choices(dim)
                 llm_id = getattr(self.audio_llm, "model_id", type(self.audio_llm).__name__)

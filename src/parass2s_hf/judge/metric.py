@@ -127,10 +127,8 @@ class Parass2sJudge(evaluate.Metric):
         items = []
         for i in range(n):
             extra = {k: (v[i] if v is not None else None) for k, v in optional.items()}
-            rate = None if isinstance(query_audio[i], str) else sampling_rate
-            q = query_audio[i] if isinstance(query_audio[i], str) else np.asarray(query_audio[i], np.float32)
-            r = response_audio[i] if isinstance(response_audio[i], str) else np.asarray(response_audio[i], np.float32)
-            items.append(JudgeItem(q, r, sampling_rate=rate, **extra))
+            q, r = (a if isinstance(a, str) else np.asarray(a, np.float32) for a in (query_audio[i], response_audio[i]))
+            items.append(JudgeItem(q, r, sampling_rate=sampling_rate, **extra))  # the rate applies to arrays only
         results = self.judge.score(items)
         invalid = [r.reason for r in results if r.status == "invalid_input"]
         if invalid:

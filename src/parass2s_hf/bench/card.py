@@ -211,7 +211,7 @@ known limits.
 
 ### Audio: espeak-ng, and what it is not
 
-The synthetic configs are rendered locally with espeak-ng (through `espeakng-loader`, about 20 ms a clip,
+The synthetic configs are rendered locally with espeak-ng (through `espeakng-loader`, about 30 ms a clip,
 deterministic). Every style maps to a voice, pitch, pitch range, rate, loudness and SSML emphasis and final pitch
 movement:
 

@@ -19,7 +19,6 @@ A score that cannot be read is missing, with its reason, after `max_retries` str
 
 from __future__ import annotations
 
-import logging
 import os
 from collections import Counter
 from typing import Mapping, Sequence
@@ -32,7 +31,10 @@ from .items import STATUS_INVALID, STATUS_MISSING, STATUS_OK, JudgeItem, JudgeRe
 from .parsing import JudgeParseError, parse_judgement, parse_style
 from .perception import PerceptionCache
 
-logger = logging.getLogger(__name__)
+
+def _name(backend) -> str:
+    """What identifies a backend's outputs in perception cache keys."""
+    return getattr(backend, "model_id", type(backend).__name__)
 
 
 class ParaS2SJudge:
@@ -198,7 +200,7 @@ class ParaS2SJudge:
         cfg = self.config
         queries = [q for q, _ in clips]
         responses = [r for _, r in clips]
-        asr_stage = f"asr|{getattr(self.asr, 'model_id', type(self.asr).__name__)}|{cfg.asr_max_new_tokens}"
+        asr_stage = f"asr|{_name(self.asr)}|{cfg.asr_max_new_tokens}"
         need_query_text = [i for i, item in enumerate(items) if not item.query_text]
         transcripts = self.cache.run(asr_stage, responses + [queries[i] for i in need_query_text], self.asr.transcribe)
         response_text = transcripts[:len(items)]
@@ -206,8 +208,7 @@ class ParaS2SJudge:
         for i, text in zip(need_query_text, transcripts[len(items):]):
             query_text[i] = text
 
-        llm_id = getattr(self.audio_llm, "model_id", type(self.audio_llm).__name__)
-        tone = self.cache.run(f"tone|{llm_id}|{cfg.tone_max_new_tokens}", responses, self._describe_tone)
+        tone = self.cache.run(f"tone|{_name(self.audio_llm)}|{cfg.tone_max_new_tokens}", responses, self._describe_tone)
 
         query_style, style_source = self._query_styles(items, queries)
 
@@ -244,18 +245,16 @@ class ParaS2SJudge:
             clips = [queries[i] for i in idx]
             if route == "analyzer":
                 analyzer = self.analyzer(dim)
-                found = self.cache.run(f"analyzer|{dim}|{getattr(analyzer, 'model_id', type(analyzer).__name__)}",
-                                       clips, analyzer.classify)
+                found = self.cache.run(f"analyzer|{dim}|{_name(analyzer)}", clips, analyzer.classify)
             else:
                 choices = prompts.style_choices(dim)
-                llm_id = getattr(self.audio_llm, "model_id", type(self.audio_llm).__name__)
 
                 def ask(batch, dim=dim, choices=choices):
                     gens = self.audio_llm.generate([prompts.style_conversation(dim) for _ in batch],
                                                    [[c] for c in batch], 8)
                     return [parse_style(g.text, choices) for g in gens]
 
-                found = self.cache.run(f"style|{llm_id}|{dim}", clips, ask)
+                found = self.cache.run(f"style|{_name(self.audio_llm)}|{dim}", clips, ask)
                 self.counts["query_style_unreadable"] += sum(f is None for f in found)
             for i, style in zip(idx, found):
                 styles[i], sources[i] = style, route

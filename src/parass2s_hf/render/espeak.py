@@ -1,4 +1,4 @@
-"""espeak-ng renderer: offline, deterministic, about 20 ms a clip.
+"""espeak-ng renderer: offline, deterministic, about 30 ms a clip.
 
 It speaks through libespeak-ng's C API (ctypes), from the `espeakng-loader` wheel when installed (it ships
 the library and its data), else from the system library (Debian: `apt-get install libespeak-ng1`). Prosody
@@ -116,8 +116,8 @@ def _synth_in_fresh_process(markup: str, voice: str, prosody) -> tuple[np.ndarra
     libespeak-ng keeps state between utterances (the same text comes out a few milliseconds longer or shorter
     depending on what was said before, and neither reseeding nor re-initialising resets it), while its first
     utterance after start-up is reproducible. A child forked from a process that never synthesised starts from
-    that state and reseeds the noise generators, so each render is a pure function of its inputs (provided this process has not itself rendered
-    in-process before, with `deterministic=False`). Costs about 20 ms a clip.
+    that state and reseeds the noise generators, so each render is a pure function of its inputs (provided this
+    process has not itself rendered in-process before, with `deterministic=False`). Costs about 30 ms a clip.
     """
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -172,7 +172,7 @@ class EspeakRenderer:
         language (`str`, *optional*, defaults to `"en-us"`): espeak-ng language of every voice.
         max_seconds (`float`, *optional*, defaults to `60.0`): longest clip the audio door accepts.
         deterministic (`bool`, *optional*, defaults to `True`): render each clip in a forked process so that the
-            same inputs always give the same samples (about 20 ms a clip). `False` renders in-process (about 5 ms),
+            same inputs always give the same samples (about 30 ms a clip). `False` renders in-process (about 6 ms),
             where libespeak-ng's carried-over state makes timings vary by a few milliseconds between calls; fine
             for RL rewards. Platforms without `os.fork` always render in-process.
 

@@ -23,6 +23,7 @@ install_requires = [
     "scipy>=1.11",
     "espeakng-loader>=0.2.4",  # ships libespeak-ng and its data: the offline renderer needs no system package
     "tqdm>=4.66",
+    "matplotlib>=3.7",  # evaluation report figures
     "pyyaml>=6",
 ]
 

@@ -5,6 +5,8 @@ parass2s bench load sample --split test          # prepare a ParaS2SBench config
 parass2s bench load emotion --data-dir renders/  # your own audio
 parass2s bench lint [FILE ...]                   # lint the text layer (default: the shipped one)
 parass2s bench card [--check] [--measure]        # (re)generate the dataset card
+parass2s evaluate --system cascade --asr ... --llm ... --output runs/x   # evaluate a system (see --help)
+parass2s compare runs/*                          # leaderboard of several runs
 ```
 """
 
@@ -64,10 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     card.add_argument("--measure", action="store_true")
     card.add_argument("--output", default="dataset_card/README.md")
     card.set_defaults(func=_bench_card)
+
+    # `evaluate` and `compare` parse their own arguments (an HfArgumentParser); listed here for --help
+    sub.add_parser("evaluate", help="evaluate a speech-to-speech system on ParaS2SBench", add_help=False)
+    sub.add_parser("compare", help="leaderboard table and figure of several runs", add_help=False)
     return parser
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("evaluate", "compare"):
+        from .evaluation import cli as evaluation_cli
+
+        return getattr(evaluation_cli, f"{argv[0]}_main")(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -20,7 +20,9 @@ A score that cannot be read is missing, with its reason, after `max_retries` str
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
+from contextlib import contextmanager
 from typing import Mapping, Sequence
 
 from ..audio import AudioError, load_audio
@@ -57,6 +59,17 @@ class ParaS2SJudge:
         self._analyzers = dict(style_analyzers or {})
         self.cache = PerceptionCache(self.config.cache_dir)
         self.counts = Counter()
+        self.timings = Counter()
+        """Seconds spent per stage (`asr`, `tone`, `query_style`, `rubric`, `end2end`, `reward_model`), model loading
+        included in the stage that first needs the model: how `benchmarks/` split a judgement's cost."""
+
+    @contextmanager
+    def _timed(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] += time.perf_counter() - start
 
     # ---- backends, loaded on first use ----
     @property
@@ -202,15 +215,19 @@ class ParaS2SJudge:
         responses = [r for _, r in clips]
         asr_stage = f"asr|{_name(self.asr)}|{cfg.asr_max_new_tokens}"
         need_query_text = [i for i, item in enumerate(items) if not item.query_text]
-        transcripts = self.cache.run(asr_stage, responses + [queries[i] for i in need_query_text], self.asr.transcribe)
+        with self._timed("asr"):
+            transcripts = self.cache.run(asr_stage, responses + [queries[i] for i in need_query_text],
+                                         lambda clips: self.asr.transcribe(clips))
         response_text = transcripts[:len(items)]
         query_text = [item.query_text for item in items]
         for i, text in zip(need_query_text, transcripts[len(items):]):
             query_text[i] = text
 
-        tone = self.cache.run(f"tone|{_name(self.audio_llm)}|{cfg.tone_max_new_tokens}", responses, self._describe_tone)
-
-        query_style, style_source = self._query_styles(items, queries)
+        with self._timed("tone"):
+            tone = self.cache.run(f"tone|{_name(self.audio_llm)}|{cfg.tone_max_new_tokens}", responses,
+                                  self._describe_tone)
+        with self._timed("query_style"):
+            query_style, style_source = self._query_styles(items, queries)
 
         def messages(indices, retry=False):
             return [prompts.rubric_messages(query_text=query_text[i], query_style=query_style[i] or "unknown",
@@ -218,9 +235,10 @@ class ParaS2SJudge:
                                             response_tone=tone[i], requirement=items[i].requirement, retry=retry)
                     for i in indices]
 
-        results = self._parse_with_retries(
-            self.rubric.generate(messages(range(len(items))), cfg.rubric_max_new_tokens),
-            lambda idx: self.rubric.generate(messages(idx, retry=True), cfg.rubric_max_new_tokens))
+        with self._timed("rubric"):
+            results = self._parse_with_retries(
+                self.rubric.generate(messages(range(len(items))), cfg.rubric_max_new_tokens),
+                lambda idx: self.rubric.generate(messages(idx, retry=True), cfg.rubric_max_new_tokens))
         for i, result in enumerate(results):
             result.perception = {"query_text": query_text[i], "query_text_source": "given" if items[i].query_text else "asr",
                                  "query_style": query_style[i], "query_style_source": style_source[i],
@@ -268,14 +286,16 @@ class ParaS2SJudge:
                                                  retry=retry) for i in indices]
 
         everything = list(range(len(items)))
-        first = self.audio_llm.generate(convs(everything), audios, self.config.rubric_max_new_tokens)
-        return self._parse_with_retries(
-            first, lambda idx: self.audio_llm.generate(convs(idx, retry=True), [audios[i] for i in idx],
-                                                       self.config.rubric_max_new_tokens))
+        with self._timed("end2end"):
+            first = self.audio_llm.generate(convs(everything), audios, self.config.rubric_max_new_tokens)
+            return self._parse_with_retries(
+                first, lambda idx: self.audio_llm.generate(convs(idx, retry=True), [audios[i] for i in idx],
+                                                           self.config.rubric_max_new_tokens))
 
     def _reward_model(self, items: list[JudgeItem], clips: list[tuple]) -> list[JudgeResult]:
         convs = [prompts.reward_conversation(dimension=item.dimension, requirement=item.requirement) for item in items]
-        scored = self.reward.digit_scores(convs, [[q, r] for q, r in clips])
+        with self._timed("reward_model"):
+            scored = self.reward.digit_scores(convs, [[q, r] for q, r in clips])
         return [JudgeResult(score=argmax, score_expected=expected, status=STATUS_OK,
                             perception={"digit_probability_mass": mass})
                 for expected, argmax, mass in scored]

@@ -1,0 +1,85 @@
+"""`EvaluationConfig`: what to evaluate on, where the run lives, and how the report is computed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..constants import DIMENSIONS
+
+
+@dataclass
+class EvaluationConfig:
+    """Settings of an evaluation run (`parass2s evaluate`, `EvaluationRunner`).
+
+    Args:
+        output_dir (`str`): the run folder (`--output`): response audio, `generations.jsonl`, `results.jsonl`,
+            `report.json`, `report.md`, `report.png`, `manifest.json`. Rerunning into it resumes.
+        dataset_config (`str`, *optional*, defaults to `"synthetic"`): the ParaS2SBench config (`--config`): `sample`,
+            `emotion`, `sarcasm`, `age`, `gender`, `synthetic`, `iemocap`, `meld` or `all`.
+        split (`str`, *optional*, defaults to `"test"`): the split to evaluate.
+        data_dir (`str`, *optional*): your own rendered benchmark audio (`data_dir` layout) for the synthetic configs.
+        iemocap_dir (`str`, *optional*), meld_dir (`str`, *optional*): the corpora's folders for `iemocap`, `meld` and
+            `all`.
+        dataset_cache_dir (`str`, *optional*): where the prepared dataset is cached.
+        dimensions (`list[str]`, *optional*): evaluate only these dimensions (all when unset).
+        limit (`int`, *optional*): at most this many queries per subset (age, emotion, ..., iemocap, meld), in
+            dataset order: a quick run that still fills every column.
+        num_samples (`int`, *optional*, defaults to `1`): responses per query; their scores are averaged per query
+            before anything else. More than one needs a sampling system (e.g. `--temperature 0.7`).
+        seed (`int`, *optional*, defaults to `0`): seed of the bootstrap intervals.
+        batch_size (`int`, *optional*, defaults to `8`): queries per system call and pairs per judge call. A crash
+            loses at most one unfinished batch.
+        overwrite (`bool`, *optional*, defaults to `False`): reuse an output folder holding a run with other settings,
+            deleting what those settings made (responses are kept when only the judge changed).
+        allow_missing (`bool`, *optional*, defaults to `False`): with precomputed responses, score those that exist and
+            list the missing ones in the report instead of refusing to start.
+        retry_failed (`bool`, *optional*, defaults to `False`): run again the items the system failed on (errors are
+            otherwise final, like any finished item).
+        confidence (`float`, *optional*, defaults to `0.95`): level of the bootstrap confidence intervals.
+        n_resamples (`int`, *optional*, defaults to `2000`): bootstrap resamples.
+        label (`str`, *optional*): the system's name in the report and leaderboard (defaults to the system type).
+        push_to_hub (`str`, *optional*): a Hub dataset repo (`user/name`) to upload the report, results and manifest
+            to when the run ends (response audio stays local).
+    """
+
+    output_dir: str = field(metadata={"help": "run folder (resumable)", "aliases": ["--output"]})
+    dataset_config: str = field(default="synthetic", metadata={"help": "ParaS2SBench config", "aliases": ["--config"]})
+    split: str = field(default="test", metadata={"help": "split to evaluate"})
+    data_dir: str | None = field(default=None, metadata={"help": "your rendered benchmark (data_dir layout)"})
+    iemocap_dir: str | None = field(default=None, metadata={"help": "IEMOCAP release folder"})
+    meld_dir: str | None = field(default=None, metadata={"help": "MELD release folder"})
+    dataset_cache_dir: str | None = field(default=None, metadata={"help": "prepared dataset cache"})
+    dimensions: list[str] | None = field(default=None, metadata={"help": "only these dimensions"})
+    limit: int | None = field(default=None, metadata={"help": "at most N queries per subset"})
+    num_samples: int = field(default=1, metadata={"help": "responses per query (averaged)"})
+    seed: int = field(default=0, metadata={"help": "bootstrap seed"})
+    batch_size: int = field(default=8, metadata={"help": "queries per system call / pairs per judge call"})
+    overwrite: bool = field(default=False, metadata={"help": "reuse a folder made with other settings"})
+    allow_missing: bool = field(default=False, metadata={"help": "score the precomputed responses that exist"})
+    retry_failed: bool = field(default=False, metadata={"help": "rerun items the system failed on"})
+    confidence: float = field(default=0.95, metadata={"help": "confidence level of the intervals"})
+    n_resamples: int = field(default=2000, metadata={"help": "bootstrap resamples"})
+    label: str | None = field(default=None, metadata={"help": "system name in the report"})
+    push_to_hub: str | None = field(default=None, metadata={"help": "Hub dataset repo for the results"})
+
+    def __post_init__(self):
+        from ..bench.parass2s_bench import CONFIG_NAMES as configs
+
+        if self.dataset_config not in configs:
+            raise ValueError(f"Unknown dataset config {self.dataset_config!r}; expected one of {configs}.")
+        if self.split not in ("test", "train"):
+            raise ValueError(f"split must be 'test' or 'train', got {self.split!r}.")
+        if isinstance(self.dimensions, str):
+            self.dimensions = [d for d in self.dimensions.replace(",", " ").split() if d]
+        if self.dimensions is not None:
+            unknown = [d for d in self.dimensions if d not in DIMENSIONS]
+            if unknown or not self.dimensions:
+                raise ValueError(f"dimensions {unknown or self.dimensions} not known; expected some of "
+                                 f"{list(DIMENSIONS)}.")
+        for name in ("num_samples", "batch_size", "n_resamples"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}.")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be at least 1 (or unset), got {self.limit!r}.")
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"confidence must be between 0 and 1, got {self.confidence!r}.")

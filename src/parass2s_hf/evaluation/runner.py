@@ -1,0 +1,358 @@
+"""`EvaluationRunner`: generate -> judge -> report, resumable at any point.
+
+```python
+>>> from parass2s_hf.evaluation import EvaluationConfig, EvaluationRunner
+>>> from parass2s_hf.judge import JudgeConfig, ParaS2SJudge
+>>> from parass2s_hf.s2s import build_system
+>>> system = build_system("cascade", asr="openai/whisper-large-v3", llm="Qwen/Qwen2.5-7B-Instruct", tts="espeak-ng")
+>>> runner = EvaluationRunner(system, ParaS2SJudge(JudgeConfig()), EvaluationConfig(output_dir="runs/cascade"))
+>>> report = runner.run()      # writes runs/cascade/report.md (the paper's Table 4 layout) and report.json
+```
+
+The run folder:
+- `run.json`: what the folder's results were made with (system, judge, dataset); a different configuration is
+  refused unless `overwrite`;
+- `responses/<id>__<sample>.flac`: each response, converted through the audio door (16 kHz mono);
+- `generations.jsonl`: one line per finished generation (or system failure), keyed by record id, sample and system
+  fingerprint;
+- `results.jsonl`: one `ItemRecord` per judged item, keyed by record id, sample, system and judge fingerprints;
+- `manifest.json`, `report.json`, `report.md`, `report.png`.
+
+Generation runs over every pending item first, then judging (the judge's models load only then, so a GPU holds one
+of the two at a time). Each finished item is appended and flushed before the next batch starts, so a run killed at
+any moment (`kill -9` included) and started again redoes nothing finished and ends with the same report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections import Counter, defaultdict
+from typing import Sequence
+
+from ..audio import AudioError, load_audio
+from ..constants import SCORE_MIN
+from ..judge.items import STATUS_INVALID, JudgeItem
+from ..s2s.base import S2SResponse, S2SSystem, system_fingerprint
+from .config import EvaluationConfig
+from .manifest import build_manifest
+from .records import STATUS_EMPTY, STATUS_SYSTEM_ERROR, ItemRecord, subset_of
+from .store import JsonlLog, write_atomic, write_json
+
+logger = logging.getLogger(__name__)
+
+GEN_OK, GEN_EMPTY, GEN_ERROR = "ok", "empty", "error"
+RUN_FILE, GENERATIONS_FILE, RESULTS_FILE, RESPONSES_DIR = "run.json", "generations.jsonl", "results.jsonl", "responses"
+REPORT_FILES = ("report.json", "report.md", "report.png", "manifest.json")
+
+
+def _progress(total: int, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="item", dynamic_ncols=True, disable=total == 0)
+
+
+def judge_fingerprint(judge) -> str:
+    """The judge's configuration hash (`JudgeConfig.fingerprint()`)."""
+    return judge.config.fingerprint()
+
+
+class EvaluationRunner:
+    """Runs a speech-to-speech system over ParaS2SBench, judges every response and writes the report.
+
+    Args:
+        system (`S2SSystem`): the system under test (`parass2s_hf.s2s.build_system(...)`).
+        judge (`ParaS2SJudge`): the judge (anything with `score(items)` and a `config.fingerprint()`).
+        config (`EvaluationConfig`): dataset, run folder and report settings.
+        dataset (`datasets.Dataset`, *optional*): rows to evaluate instead of loading `config.dataset_config` (must
+            have the ParaS2SBench columns).
+    """
+
+    def __init__(self, system: S2SSystem, judge, config: EvaluationConfig, dataset=None):
+        self.system, self.judge, self.config = system, judge, config
+        self.out = os.path.abspath(config.output_dir)
+        self.system_fp = system_fingerprint(system)
+        self.judge_fp = judge_fingerprint(judge)
+        self._dataset = dataset
+        self.timings = Counter()
+        """Seconds spent in `generate` (the system), `judge` and `report` during this call of `run`."""
+
+    # ---- the dataset ----
+    @property
+    def dataset(self):
+        if self._dataset is None:
+            from ..bench import load_parass2sbench
+
+            cfg = self.config
+            kwargs = {k: getattr(cfg, k) for k in ("iemocap_dir", "meld_dir") if getattr(cfg, k)}
+            self._dataset = load_parass2sbench(cfg.dataset_config, split=cfg.split, data_dir=cfg.data_dir,
+                                               cache_dir=cfg.dataset_cache_dir, **kwargs)
+        return self._dataset
+
+    def _select(self) -> tuple[list[int], list[dict]]:
+        """Indices and metadata (no audio) of the rows to evaluate: the chosen dimensions, `limit` per subset."""
+        ds = self.dataset
+        meta = ds.select_columns([c for c in ds.column_names if c != "audio"]).to_list()
+        taken, indices, rows = Counter(), [], []
+        for i, row in enumerate(meta):
+            if self.config.dimensions and row["dimension"] not in self.config.dimensions:
+                continue
+            subset = subset_of(row)
+            if self.config.limit is not None and taken[subset] >= self.config.limit:
+                continue
+            taken[subset] += 1
+            indices.append(i)
+            rows.append(row)
+        if not rows:
+            raise ValueError(f"No rows to evaluate in config {self.config.dataset_config!r}, split "
+                             f"{self.config.split!r} with dimensions {self.config.dimensions}.")
+        ids = Counter(r["id"] for r in rows)
+        dupes = [i for i, n in ids.items() if n > 1]
+        if dupes:
+            raise ValueError(f"Record ids must be unique to key a run; repeated: {dupes[:10]}.")
+        return indices, rows
+
+    def _with_audio(self, index: int, row: dict) -> dict:
+        audio = load_audio(self.dataset[index]["audio"], name=f"query {row['id']}")
+        return {**row, "audio": {"array": audio.array, "sampling_rate": audio.sampling_rate}}
+
+    # ---- the run folder ----
+    def _identity(self) -> dict:
+        cfg = self.config
+        absolute = {k: (os.path.abspath(v) if v else None) for k, v in
+                    (("data_dir", cfg.data_dir), ("iemocap_dir", cfg.iemocap_dir), ("meld_dir", cfg.meld_dir))}
+        return {"system": self.system.name, "system_fingerprint": self.system_fp, "judge_fingerprint": self.judge_fp,
+                "dataset": {"config": cfg.dataset_config, "split": cfg.split, **absolute}}
+
+    def _prepare_folder(self) -> None:
+        """Refuse a folder made with other settings, unless `overwrite` (then delete what those settings made)."""
+        os.makedirs(self.out, exist_ok=True)
+        path = os.path.join(self.out, RUN_FILE)
+        mine = self._identity()
+        if os.path.exists(path):
+            with open(path) as f:
+                theirs = json.load(f)
+            if theirs != mine:
+                differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+                if not self.config.overwrite:
+                    raise ValueError(
+                        f"{self.out} holds a run made with other settings ({', '.join(differ)} differ). Use another "
+                        f"--output folder, or --overwrite to replace that run.")
+                only_judge = differ == ["judge_fingerprint"]
+                doomed = [RESULTS_FILE, *REPORT_FILES] + ([] if only_judge else [GENERATIONS_FILE, RESPONSES_DIR])
+                for name in doomed:
+                    target = os.path.join(self.out, name)
+                    if os.path.isdir(target):
+                        shutil.rmtree(target)
+                    elif os.path.exists(target):
+                        os.remove(target)
+                logger.warning("--overwrite: removed the previous run's %s in %s%s", ", ".join(doomed), self.out,
+                               " (responses kept: only the judge changed)" if only_judge else "")
+        write_json(path, mine)
+
+    def _finished(self) -> tuple[dict, dict]:
+        """Generations and judged records of this system (and judge) already in the folder, last line wins."""
+        gens, done = {}, {}
+        for line in JsonlLog(os.path.join(self.out, GENERATIONS_FILE)):
+            if line.get("system_fingerprint") == self.system_fp:
+                gens[(line["id"], line["sample"])] = line
+        for line in JsonlLog(os.path.join(self.out, RESULTS_FILE)):
+            record = ItemRecord.from_dict(line)
+            if record.system_fingerprint == self.system_fp and record.judge_fingerprint == self.judge_fp:
+                done[(record.id, record.sample)] = record
+        if self.config.retry_failed:
+            failed = [k for k, g in gens.items() if g["status"] == GEN_ERROR]
+            for key in failed:
+                gens.pop(key)
+                done.pop(key, None)
+            if failed:
+                logger.info("--retry-failed: running %d failed item(s) again", len(failed))
+        return gens, done
+
+    # ---- the stages ----
+    def _respond(self, rows: list[dict], sample: int) -> list[S2SResponse]:
+        """The system's responses; a batch that raises is retried row by row, so one bad row fails alone."""
+        try:
+            responses = self.system.respond(rows, sample_index=sample)
+            if len(responses) != len(rows):
+                raise RuntimeError(f"system returned {len(responses)} responses for {len(rows)} rows")
+            return responses
+        except Exception as batch_error:  # noqa: BLE001  (a system failure is the system's result, not a crash)
+            if len(rows) == 1:
+                return [S2SResponse(None, None, error=f"{type(batch_error).__name__}: {batch_error}")]
+            logger.warning("system failed on a batch of %d (%s); retrying row by row", len(rows), batch_error)
+            return [r for row in rows for r in self._respond([row], sample)]
+
+    def _store_response(self, row: dict, sample: int, response: S2SResponse, seconds: float) -> dict:
+        line = {"id": row["id"], "sample": sample, "system_fingerprint": self.system_fp, "status": GEN_OK,
+                "response_path": None, "response_text": response.text, "response_seconds": None, "error": "",
+                "flags": [], "info": response.info or {}, "seconds": round(seconds, 4)}
+        if response.error:
+            line.update(status=GEN_ERROR, error=str(response.error))
+            return line
+        if response.audio is None or getattr(response.audio, "size", 1) == 0:
+            line.update(status=GEN_EMPTY, error="empty audio (0 samples)", response_seconds=0.0)
+            return line
+        try:
+            audio = load_audio(response.audio, response.sampling_rate, name=f"response to {row['id']}")
+        except AudioError as e:
+            line.update(status=GEN_ERROR, error=f"invalid response audio: {e.problem}")
+            return line
+        rel = os.path.join(RESPONSES_DIR, f"{row['id']}__{sample}.flac")
+        write_atomic(os.path.join(self.out, rel), audio.to_bytes())
+        line.update(response_path=rel, response_seconds=round(audio.duration, 3), flags=list(audio.flags))
+        if audio.is_silent:
+            line.update(status=GEN_EMPTY, error="silent audio")
+        return line
+
+    def _generate(self, todo: list[tuple], index_of: dict, row_of: dict, gens: dict) -> None:
+        log = JsonlLog(os.path.join(self.out, GENERATIONS_FILE))
+        by_sample = defaultdict(list)
+        for key in todo:
+            by_sample[key[1]].append(key)
+        failures = Counter()
+        with _progress(len(todo), "generate") as bar:
+            for sample, keys in sorted(by_sample.items()):
+                for start in range(0, len(keys), self.config.batch_size):
+                    batch = keys[start:start + self.config.batch_size]
+                    rows, lines = [], {}
+                    for key in batch:
+                        try:
+                            rows.append(self._with_audio(index_of[key[0]], row_of[key[0]]))
+                        except AudioError as e:  # a broken query is the dataset's fault: no response is asked for
+                            lines[key] = {"id": key[0], "sample": sample, "system_fingerprint": self.system_fp,
+                                          "status": STATUS_INVALID, "error": str(e), "seconds": 0.0}
+                    tic = time.perf_counter()
+                    responses = self._respond(rows, sample) if rows else []
+                    seconds = time.perf_counter() - tic
+                    self.timings["generate"] += seconds
+                    for row, response in zip(rows, responses):
+                        lines[(row["id"], sample)] = self._store_response(row, sample, response, seconds / len(rows))
+                    for key in batch:
+                        log.append(lines[key])
+                        gens[key] = lines[key]
+                        failures[lines[key]["status"]] += lines[key]["status"] != GEN_OK
+                    bar.update(len(batch))
+                    bar.set_postfix({k: v for k, v in failures.items() if v}, refresh=False)
+
+    def _judge(self, todo: list[tuple], index_of: dict, row_of: dict, gens: dict, done: dict) -> None:
+        log = JsonlLog(os.path.join(self.out, RESULTS_FILE))
+        counts = Counter()
+        with _progress(len(todo), "judge") as bar:
+            for start in range(0, len(todo), self.config.batch_size):
+                batch = todo[start:start + self.config.batch_size]
+                records, items, judged = {}, [], []
+                for key in batch:
+                    row, gen = row_of[key[0]], gens[key]
+                    base = dict(id=key[0], sample=key[1], system_fingerprint=self.system_fp,
+                                judge_fingerprint=self.judge_fp, subset=subset_of(row), dimension=row["dimension"],
+                                style=row["style"], response_path=gen.get("response_path"),
+                                response_text=gen.get("response_text"), response_seconds=gen.get("response_seconds"),
+                                system_info=gen.get("info") or {}, timings={"generate": gen.get("seconds", 0.0)})
+                    if gen["status"] == GEN_EMPTY:  # the system's failure: the minimum score, counted apart
+                        records[key] = ItemRecord(**base, status=STATUS_EMPTY, score=SCORE_MIN,
+                                                  score_expected=float(SCORE_MIN), reason=gen["error"])
+                    elif gen["status"] == GEN_ERROR:
+                        records[key] = ItemRecord(**base, status=STATUS_SYSTEM_ERROR, reason=gen["error"])
+                    elif gen["status"] == STATUS_INVALID:
+                        records[key] = ItemRecord(**base, status=STATUS_INVALID, reason=gen["error"])
+                    else:
+                        query = self._with_audio(index_of[key[0]], row)["audio"]
+                        items.append(JudgeItem(
+                            query_audio=query["array"], sampling_rate=query["sampling_rate"],
+                            response_audio=os.path.join(self.out, gen["response_path"]), dimension=row["dimension"],
+                            query_style=row["style"], query_text=row.get("text") or None,
+                            requirement=row.get("requirement") or None, item_id=key[0]))
+                        judged.append((key, base))
+                if items:
+                    tic = time.perf_counter()
+                    results = self.judge.score(items)
+                    seconds = time.perf_counter() - tic
+                    self.timings["judge"] += seconds
+                    for (key, base), result in zip(judged, results):
+                        base["timings"]["judge"] = round(seconds / len(items), 4)
+                        records[key] = ItemRecord(
+                            **base, status=result.status, score=result.score, score_expected=result.score_expected,
+                            content_score=result.content_score, style_score=result.style_score, reason=result.reason,
+                            perception=result.perception, rationale=result.rationale)
+                for key in batch:
+                    log.append(records[key].to_dict())
+                    done[key] = records[key]
+                    counts[records[key].status] += 1
+                bar.update(len(batch))
+                bar.set_postfix(dict(counts), refresh=False)
+
+    # ---- the whole run ----
+    def run(self) -> dict:
+        """Generate the pending responses, judge the pending ones, and write the report.
+
+        Returns:
+            `dict`: the report (also in `report.json`).
+
+        Raises:
+            `ValueError`: a folder holding another configuration (without `overwrite`), precomputed responses missing
+                (without `allow_missing`), or no rows to evaluate.
+        """
+        cfg = self.config
+        indices, rows = self._select()
+        index_of = {row["id"]: i for i, row in zip(indices, rows)}
+        row_of = {row["id"]: row for row in rows}
+        keys = [(row["id"], k) for row in rows for k in range(cfg.num_samples)]
+        skipped: list[tuple] = []
+        if hasattr(self.system, "missing"):
+            skipped = list(self.system.missing(keys))
+            if skipped and not cfg.allow_missing:
+                shown = ", ".join(f"{i} (sample {k})" if cfg.num_samples > 1 else i for i, k in skipped[:20])
+                more = f" and {len(skipped) - 20} more" if len(skipped) > 20 else ""
+                raise ValueError(f"{len(skipped)} of {len(keys)} responses are missing: {shown}{more}. Add them, or "
+                                 f"pass --allow-missing to score what exists and list the rest in the report.")
+        self._prepare_folder()
+        gone = set(skipped)
+        keys_to_run = [k for k in keys if k not in gone]
+        gens, done = self._finished()
+        todo_gen = [k for k in keys_to_run if k not in gens]
+        if len(todo_gen) < len(keys_to_run):
+            logger.info("resuming: %d of %d responses already generated", len(keys_to_run) - len(todo_gen),
+                        len(keys_to_run))
+        self._generate(todo_gen, index_of, row_of, gens)
+        todo_judge = [k for k in keys_to_run if k not in done]
+        self._judge(todo_judge, index_of, row_of, gens, done)
+        return self.write_report(keys, skipped, done)
+
+    def write_report(self, keys: Sequence[tuple], skipped: Sequence[tuple], done: dict) -> dict:
+        from .report import build_report, write_report
+
+        tic = time.perf_counter()
+        cfg = self.config
+        records = [done[k] for k in keys if k in done]
+        report = build_report(records, num_samples=cfg.num_samples, planned=len(keys),
+                              skipped=sorted({i for i, _ in skipped}), confidence=cfg.confidence,
+                              n_resamples=cfg.n_resamples, seed=cfg.seed)
+        manifest = build_manifest(
+            system_name=self.system.name, system_config=self.system.config(), system_fingerprint=self.system_fp,
+            judge_config=self.judge.config.to_dict(), judge_fingerprint=self.judge_fp,
+            dataset={**self._identity()["dataset"], "dimensions": cfg.dimensions, "limit": cfg.limit,
+                     "rows": len({k[0] for k in keys})},
+            num_samples=cfg.num_samples, seed=cfg.seed, label=cfg.label,
+            extra={"bootstrap": {"confidence": cfg.confidence, "n_resamples": cfg.n_resamples}})
+        write_json(os.path.join(self.out, "manifest.json"), manifest)
+        write_report(report, self.out, manifest)
+        self.timings["report"] += time.perf_counter() - tic
+        if cfg.push_to_hub:
+            push_run_to_hub(self.out, cfg.push_to_hub)
+        return report
+
+
+def push_run_to_hub(run_dir: str, repo_id: str) -> str:
+    """Upload a run's report, results and manifest (not the response audio) to a Hub dataset repo."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
+    info = api.upload_folder(folder_path=run_dir, repo_id=repo_id, repo_type="dataset",
+                             allow_patterns=["*.json", "*.jsonl", "*.md", "*.png"],
+                             commit_message="Add ParaS2SBench evaluation run")
+    return str(info)

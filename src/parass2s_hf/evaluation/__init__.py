@@ -4,4 +4,4 @@ from .config import EvaluationConfig
 from .records import STATUSES, SUBSETS, ItemRecord
 from .runner import EvaluationRunner
 
-__all__ = ["EvaluationConfig", "EvaluationRunner", "ItemRecord", "STATUSES", "SUBSETS"]
+__all__ = ["STATUSES", "SUBSETS", "EvaluationConfig", "EvaluationRunner", "ItemRecord"]

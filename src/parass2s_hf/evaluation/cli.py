@@ -61,7 +61,8 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # bad input: one clear line, not a traceback
         print(f"parass2s evaluate: error: {e}", file=sys.stderr)
         return 2
-    print(open(os.path.join(config.output_dir, "report.md"), encoding="utf-8").read())
+    with open(os.path.join(config.output_dir, "report.md"), encoding="utf-8") as f:
+        print(f.read())
     return 0
 
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 import os
 import platform
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
+
+logger = logging.getLogger(__name__)
 
 PACKAGES = ("parass2s_hf", "torch", "transformers", "datasets", "evaluate", "huggingface_hub", "accelerate", "trl",
             "peft", "bitsandbytes", "torchcodec", "numpy", "scipy", "soundfile", "librosa", "openai",
@@ -49,8 +52,8 @@ def checkpoint_info(name: str) -> dict:
         if os.path.exists(ref):
             with open(ref) as f:
                 revision = f.read().strip()
-    except Exception:  # noqa: BLE001  (a manifest never fails a finished run)
-        pass
+    except Exception as e:  # noqa: BLE001  (a manifest never fails a finished run)
+        logger.debug("no cached revision for %s: %s", name, e)
     return {"hub_id": name, "revision": revision}
 
 
@@ -89,7 +92,7 @@ def build_manifest(*, system_name: str, system_config: dict, system_fingerprint:
     from ..judge.prompts import PROMPT_VERSION
 
     return {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "label": label or system_name,
         "system": {"name": system_name, "config": system_config, "fingerprint": system_fingerprint},
         "judge": {"config": judge_config, "fingerprint": judge_fingerprint, "prompt_version": PROMPT_VERSION,

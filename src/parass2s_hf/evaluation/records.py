@@ -81,6 +81,6 @@ class ItemRecord:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ItemRecord":
+    def from_dict(cls, data: dict) -> ItemRecord:
         names = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in names})

@@ -31,7 +31,7 @@ import os
 import shutil
 import time
 from collections import Counter, defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..audio import AudioError, load_audio
 from ..constants import SCORE_MIN
@@ -247,11 +247,11 @@ class EvaluationRunner:
                 records, items, judged = {}, [], []
                 for key in batch:
                     row, gen = row_of[key[0]], gens[key]
-                    base = dict(id=key[0], sample=key[1], system_fingerprint=self.system_fp,
-                                judge_fingerprint=self.judge_fp, subset=subset_of(row), dimension=row["dimension"],
-                                style=row["style"], response_path=gen.get("response_path"),
-                                response_text=gen.get("response_text"), response_seconds=gen.get("response_seconds"),
-                                system_info=gen.get("info") or {}, timings={"generate": gen.get("seconds", 0.0)})
+                    base = {"id": key[0], "sample": key[1], "system_fingerprint": self.system_fp,
+                                "judge_fingerprint": self.judge_fp, "subset": subset_of(row), "dimension": row["dimension"],
+                                "style": row["style"], "response_path": gen.get("response_path"),
+                                "response_text": gen.get("response_text"), "response_seconds": gen.get("response_seconds"),
+                                "system_info": gen.get("info") or {}, "timings": {"generate": gen.get("seconds", 0.0)}}
                     if gen["status"] == GEN_EMPTY:  # the system's failure: the minimum score, counted apart
                         records[key] = ItemRecord(**base, status=STATUS_EMPTY, score=SCORE_MIN,
                                                   score_expected=float(SCORE_MIN), reason=gen["error"])

@@ -1,0 +1,429 @@
+"""The evaluation report: the paper's Table-4 layout with bootstrap confidence intervals, failure counts, Markdown,
+figures, and a leaderboard over several runs.
+
+```python
+>>> from parass2s_hf.evaluation.records import ItemRecord
+>>> from parass2s_hf.evaluation.report import build_report, render_markdown
+>>> records = [ItemRecord(f"age-{i}", 0, "sys", "judge", "age", "age", "child", "ok", score=3 + i % 2) for i in range(6)]
+>>> report = build_report(records)
+>>> report["score"]["columns"]["age"]["mean"], report["score"]["columns"]["overall"]["mean"]
+(3.5, None)
+>>> print(render_markdown(report).splitlines()[0])
+# ParaS2SBench evaluation: system
+
+```
+
+How the numbers are made (records are one system and one judge configuration):
+- a record's value is its `score` (or `score_expected`) when its status is in `SCORED_STATUSES` (an empty response
+  counts as `SCORE_MIN`); other statuses have no value. An item (record id) is the mean over its samples that have a
+  value; an item with none is missing: counted, never invented.
+- a subset is the mean over its items, with a percentile bootstrap interval over items (`scipy.stats.bootstrap`,
+  fixed seed: the same records give the same report byte for byte).
+- the synthetic average is the mean of the four synthetic subset means, the real average the mean of IEMOCAP and MELD,
+  the overall the mean of the six (as in the paper), each only when all its subsets are present; their intervals
+  resample every subset independently.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..constants import STYLES
+from .plots import plot_leaderboard, plot_report
+from .records import (
+    REAL_SUBSETS,
+    SCORED_STATUSES,
+    STATUS_EMPTY,
+    STATUS_INVALID,
+    STATUS_MISSING,
+    STATUS_OK,
+    STATUS_SYSTEM_ERROR,
+    STATUSES,
+    SUBSETS,
+    SYNTHETIC_SUBSETS,
+    ItemRecord,
+)
+
+__all__ = ["LAYOUT", "build_report", "compare_runs", "plot_report", "render_markdown", "write_report"]
+
+REPORT_VERSION = 1
+LAYOUT = ("age", "emotion", "gender", "sarcasm", "synthetic_average", "iemocap", "meld", "real_average", "overall")
+"""The columns of the paper's Table 4, in its order."""
+LAYOUT_LABELS = {"age": "age", "emotion": "emotion", "gender": "gender", "sarcasm": "sarcasm",
+                 "synthetic_average": "synth avg", "iemocap": "IEMOCAP", "meld": "MELD", "real_average": "real avg",
+                 "overall": "overall"}
+AVERAGES = {"synthetic_average": SYNTHETIC_SUBSETS, "real_average": REAL_SUBSETS, "overall": SUBSETS}
+METRICS = ("score", "score_expected")
+METRIC_LABELS = {"score": "score", "score_expected": "expected score"}
+FAILURE_COLUMNS = ((STATUS_EMPTY, "empty responses"), (STATUS_SYSTEM_ERROR, "system errors"),
+                   (STATUS_INVALID, "invalid inputs"), (STATUS_MISSING, "missing scores"))
+DECIMALS = 4
+DASH = "—"
+
+
+def _round(x):
+    return None if x is None or not math.isfinite(float(x)) else round(float(x), DECIMALS)
+
+
+def _interval(samples, *, confidence, n_resamples, seed, method):
+    """Bootstrap interval of the mean of the samples' means, each sample resampled on its own; `None` if not defined."""
+    from scipy.stats import bootstrap
+
+    if not samples or any(len(s) < 2 for s in samples):
+        return None  # one item: no spread to resample; say so rather than print a zero-width interval
+    value = float(np.mean([s.mean() for s in samples]))
+    if all(np.ptp(s) == 0 for s in samples):
+        return [value, value]  # constant data: every resample gives the same value
+
+    def statistic(*xs, axis=-1):  # vectorized: each x is (..., n_i); broadcasting also serves BCa's jackknife
+        return sum(np.mean(x, axis=axis) for x in xs) / len(xs)
+
+    for m in dict.fromkeys((method, "percentile")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = bootstrap(tuple(samples), statistic, n_resamples=n_resamples, confidence_level=confidence,
+                            method=m, vectorized=True, paired=False, axis=-1, random_state=seed)
+        low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        if math.isfinite(low) and math.isfinite(high):
+            return [low, high]  # BCa is NaN on degenerate data: fall back to the percentile interval
+    return None
+
+
+def _cell(samples, boot):
+    """`{"mean", "ci", "n"}` of the mean of the samples' means (`n` = items in all)."""
+    if not samples or any(len(s) == 0 for s in samples):
+        return {"mean": None, "ci": None, "n": 0}
+    ci = _interval(samples, **boot)
+    return {"mean": _round(np.mean([s.mean() for s in samples])), "ci": None if ci is None else [_round(c) for c in ci],
+            "n": int(sum(len(s) for s in samples))}
+
+
+def _value(record: ItemRecord, metric: str):
+    value = getattr(record, metric)
+    return None if record.status not in SCORED_STATUSES or value is None else float(value)
+
+
+def _style_order(subset: str, styles) -> list:
+    known = STYLES.get(subset, STYLES["emotion"] if subset in REAL_SUBSETS else ())
+    return [s for s in known if s in styles] + sorted(s for s in styles if s not in known)
+
+
+def _metric_section(metric, items, boot):
+    """Per-subset, average and per-style cells for one metric, or `None` when no record has it."""
+    values = {}
+    for item_id, recs in items.items():
+        vals = [v for v in (_value(r, metric) for r in recs) if v is not None]
+        values[item_id] = float(np.mean(vals)) if vals else None
+    if all(v is None for v in values.values()):
+        return None
+    per_subset, per_style = defaultdict(list), defaultdict(list)
+    for item_id in sorted(items):  # sorted: the report does not depend on the records' order
+        if values[item_id] is not None:
+            first = items[item_id][0]
+            per_subset[first.subset].append(values[item_id])
+            per_style[(first.subset, first.style)].append(values[item_id])
+    arrays = {s: np.asarray(per_subset[s]) for s in SUBSETS if per_subset.get(s)}
+    columns, notes = {}, []
+    for key in LAYOUT:
+        parts = AVERAGES.get(key, (key,))
+        if all(p in arrays for p in parts):
+            columns[key] = _cell([arrays[p] for p in parts], boot)
+        else:
+            columns[key] = {"mean": None, "ci": None, "n": 0}
+        if key in AVERAGES:
+            columns[key]["subsets"] = list(parts)
+    absent = [s for s in SUBSETS if s not in arrays]
+    if absent:
+        notes.append(f"{METRIC_LABELS[metric]}: absent subsets (no scored items): {', '.join(absent)}.")
+        for key, parts in AVERAGES.items():
+            if columns[key]["mean"] is None:
+                need = "all six subsets" if key == "overall" else " and ".join(parts)
+                notes.append(f"{METRIC_LABELS[metric]}: {LAYOUT_LABELS[key]} not given: it is the mean of {need}.")
+    by_style = []
+    for subset in SUBSETS:
+        for style in _style_order(subset, {st for (sb, st) in per_style if sb == subset}):
+            by_style.append({"subset": subset, "style": style, **_cell([np.asarray(per_style[(subset, style)])], boot)})
+    scored = sum(v is not None for v in values.values())
+    return {"columns": columns, "by_style": by_style, "absent": absent, "items_scored": scored,
+            "items_missing": len(values) - scored, "notes": notes}
+
+
+def _counts(subset_items, num_samples):
+    recs = [r for rs in subset_items.values() for r in rs]
+    status = Counter(r.status for r in recs)
+    scored = sum(any(_value(r, "score") is not None for r in rs) for rs in subset_items.values())
+    return {"records": len(recs), "items": len(subset_items), "items_scored": scored,
+            "items_missing": len(subset_items) - scored,
+            "items_incomplete": sum(len({r.sample for r in rs}) < num_samples for rs in subset_items.values()),
+            "status": {s: status.get(s, 0) for s in STATUSES}}
+
+
+def build_report(records: Sequence[ItemRecord], *, num_samples: int = 1, planned: int | None = None,
+                 skipped: Sequence[str] = (), confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0,
+                 method: str = "percentile") -> dict:
+    """Aggregate one run's judged items into the Table-4 report.
+
+    Args:
+        records (`Sequence[ItemRecord]`): the judged (record, sample) items of one system and one judge configuration.
+        num_samples (`int`, *optional*, defaults to `1`): responses per record the run meant to judge; an item with fewer
+            distinct samples is counted as incomplete (its mean is over the samples it has).
+        planned (`int`, *optional*): how many (id, sample) keys the run meant to evaluate.
+        skipped (`Sequence[str]`, *optional*): ids not evaluated (e.g. no precomputed response); listed and counted.
+        confidence (`float`, *optional*, defaults to `0.95`): confidence level of the intervals.
+        n_resamples (`int`, *optional*, defaults to `2000`): bootstrap resamples.
+        seed (`int`, *optional*, defaults to `0`): the bootstrap's `random_state`.
+        method (`str`, *optional*, defaults to `"percentile"`): `"percentile"` or `"BCa"` (falls back to percentile
+            where BCa is undefined).
+
+    Returns:
+        `dict`: JSON-serialisable (floats rounded to 4 decimals, `None` for what is not defined). Keys: `version`,
+        `layout` and `layout_labels` (Table-4 column keys and headers), `score` and `score_expected` (per metric:
+        `columns` {key: {mean, ci, n}}, `by_style`, `absent`, `items_scored`, `items_missing`, `notes`;
+        `score_expected` is `None` when no record has one), `counts` (`total` and `per_subset`), `skipped`
+        ({count, ids}), `notes`, `bootstrap`, `num_samples`, `planned`, `system_fingerprint`, `judge_fingerprint`.
+    """
+    if method not in ("percentile", "BCa"):
+        raise ValueError(f"method={method!r}: use 'percentile' or 'BCa'.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence={confidence!r}: use a level between 0 and 1, e.g. 0.95.")
+    if num_samples < 1:
+        raise ValueError(f"num_samples={num_samples!r}: use 1 or more.")
+    keyed = {}
+    for r in records:
+        if r.subset not in SUBSETS:
+            raise ValueError(f"record {r.id!r} has subset {r.subset!r}; allowed: {', '.join(SUBSETS)}.")
+        if r.status not in STATUSES:
+            raise ValueError(f"record {r.id!r} has status {r.status!r}; allowed: {', '.join(STATUSES)}.")
+        keyed[(r.id, r.sample)] = r  # a repeated (id, sample) keeps its last record
+    for attr in ("system_fingerprint", "judge_fingerprint"):
+        found = sorted({getattr(r, attr) for r in keyed.values()})
+        if len(found) > 1:
+            raise ValueError(f"records mix {attr}s {found}: build one report per system and judge configuration.")
+    items = defaultdict(list)
+    for key in sorted(keyed):
+        items[key[0]].append(keyed[key])
+    for item_id, recs in items.items():
+        if len({r.subset for r in recs}) > 1:
+            raise ValueError(f"record {item_id!r} appears under subsets {sorted({r.subset for r in recs})}.")
+    boot = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed, "method": method}
+    sections = {m: _metric_section(m, items, boot) for m in METRICS}
+    per_subset = {s: _counts({i: rs for i, rs in items.items() if rs[0].subset == s}, num_samples) for s in SUBSETS}
+    total = _counts(items, num_samples)
+    total["duplicates"] = len(records) - len(keyed)
+    total["planned"] = planned
+    skipped = sorted(set(skipped))
+    total["skipped"] = len(skipped)
+    notes = list(sections["score"]["notes"]) if sections["score"] else ["score: no record has a score."]
+    if sections["score_expected"]:
+        if not sections["score"] or sections["score_expected"]["absent"] != sections["score"]["absent"]:
+            notes += sections["score_expected"]["notes"]
+    else:
+        notes.append("expected score: no record has one (the judge gives it only where it has logits).")
+    first = next(iter(keyed.values()), None)
+    return {
+        "version": REPORT_VERSION,
+        "layout": list(LAYOUT),
+        "layout_labels": dict(LAYOUT_LABELS),
+        "score": sections["score"],
+        "score_expected": sections["score_expected"],
+        "counts": {"total": total, "per_subset": per_subset},
+        "skipped": {"count": len(skipped), "ids": skipped},
+        "notes": notes,
+        "bootstrap": {"unit": "item", "method": method, "confidence": confidence, "n_resamples": n_resamples,
+                      "seed": seed, "averages": "each subset resampled independently"},
+        "num_samples": num_samples,
+        "planned": planned,
+        "system_fingerprint": first.system_fingerprint if first else None,
+        "judge_fingerprint": first.judge_fingerprint if first else None,
+    }
+
+
+def _fmt(cell, decimals=3) -> str:
+    if not cell or cell.get("mean") is None:
+        return DASH
+    text = f"{cell['mean']:.{decimals}f}"
+    return text + (f" [{cell['ci'][0]:.{decimals}f}, {cell['ci'][1]:.{decimals}f}]" if cell.get("ci") else "")
+
+
+def _label(manifest: dict | None, default: str = "system") -> str:
+    manifest = manifest or {}
+    return manifest.get("label") or (manifest.get("system") or {}).get("name") or default
+
+
+def _table(header, rows) -> list:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, r)) + " |"
+                                                                             for r in rows]
+
+
+def _run_section(manifest: dict) -> list:
+    def compact(value):
+        return "`" + json.dumps(value, sort_keys=True, default=str) + "`"
+
+    system, judge, lines = manifest.get("system") or {}, manifest.get("judge") or {}, ["", "## Run", ""]
+    entries = [("system", system.get("name")), ("system fingerprint", system.get("fingerprint")),
+               ("system config", system.get("config") and compact(system["config"])),
+               ("judge fingerprint", judge.get("fingerprint")),
+               ("judge config", judge.get("config") and compact(judge["config"])),
+               ("dataset", manifest.get("dataset") and ", ".join(f"{k}={v}" for k, v in manifest["dataset"].items())),
+               ("samples per record", manifest.get("num_samples")), ("seed", manifest.get("seed")),
+               ("created", manifest.get("created")),
+               ("machine", manifest.get("machine") and ", ".join(f"{k}={v}" for k, v in manifest["machine"].items())),
+               ("packages", manifest.get("packages") and ", ".join(f"{k} {v}" for k, v in manifest["packages"].items()))]
+    return lines + [f"- {name}: {value}" for name, value in entries if value not in (None, "", {})]
+
+
+def render_markdown(report: dict, manifest: dict | None = None, title: str | None = None) -> str:
+    """The report as Markdown: the Table-4 row with intervals, notes, per-style scores, failure counts, the run.
+
+    Args:
+        report (`dict`): from [`build_report`].
+        manifest (`dict`, *optional*): the run's manifest; gives the system's label (`label`, else `system.name`) and
+            the "Run" section.
+        title (`str`, *optional*): defaults to `"ParaS2SBench evaluation: <label>"`.
+
+    Returns:
+        `str`: the Markdown text.
+    """
+    label = _label(manifest)
+    layout, boot = report["layout"], report["bootstrap"]
+    lines = [f"# {title or 'ParaS2SBench evaluation: ' + label}", "", "## Scores (the paper's Table 4 layout, 1-5)", ""]
+    rows = [[label if m == "score" else f"{label} ({METRIC_LABELS[m]})"] + [_fmt(report[m]["columns"][k]) for k in layout]
+            for m in METRICS if report.get(m)]
+    lines += _table(["system"] + [report["layout_labels"][k] for k in layout], rows)
+    lines += ["", (f"Mean over items, each item the mean over its samples (up to {report['num_samples']}); "
+                   f"[{boot['confidence']:.0%} {boot['method']} bootstrap interval over items, {boot['n_resamples']} "
+                   f"resamples, seed {boot['seed']}; averages resample each subset independently]. "
+                   "Overall is the mean of the six subsets, as in the paper.")]
+    lines += [""] + [f"- {note}" for note in report["notes"]]
+    if report.get("score"):
+        lines += ["", "## By query style", ""]
+        exp = {(c["subset"], c["style"]): c for c in (report["score_expected"] or {}).get("by_style", [])}
+        style_rows = [[c["subset"], c["style"], c["n"], _fmt(c), _fmt(exp.get((c["subset"], c["style"])))]
+                      for c in report["score"]["by_style"]]
+        lines += _table(["subset", "style", "items", "score", "expected score"], style_rows)
+    lines += ["", "## Counts and failures", ""]
+    counts = report["counts"]
+    header = ["subset", "records", "items", "items scored", "items without score", "ok"]
+    header += [name for _, name in FAILURE_COLUMNS]
+    count_rows = []
+    for name, c in list(counts["per_subset"].items()) + [("total", counts["total"])]:
+        count_rows.append([name, c["records"], c["items"], c["items_scored"], c["items_missing"], c["status"][STATUS_OK]]
+                          + [c["status"][s] for s, _ in FAILURE_COLUMNS])
+    lines += _table(header, count_rows)
+    total = counts["total"]
+    planned = "not given" if total["planned"] is None else total["planned"]
+    lines += ["", (f"Planned (id, sample) keys: {planned}; records: {total['records']}; items with fewer than "
+                   f"{report['num_samples']} samples: {total['items_incomplete']}; repeated keys: {total['duplicates']}.")]
+    skipped = report["skipped"]
+    if skipped["count"]:
+        shown = ", ".join(skipped["ids"][:20]) + (" ..." if skipped["count"] > 20 else "")
+        lines.append(f"Skipped (not evaluated): {skipped['count']} ids: {shown}.")
+    else:
+        lines.append("Skipped (not evaluated): 0.")
+    if manifest:
+        lines += _run_section(manifest)
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict, output_dir, manifest: dict | None = None) -> dict[str, str]:
+    """Write `report.json`, `report.md` and `report.png` into `output_dir` (created if needed).
+
+    Returns:
+        `dict[str, str]`: `{"json": ..., "markdown": ..., "figure": ...}` paths.
+    """
+    os.makedirs(output_dir, exist_ok=True)
+    paths = {name: os.path.join(output_dir, f"report.{ext}") for name, ext in
+             (("json", "json"), ("markdown", "md"), ("figure", "png"))}
+    with open(paths["json"], "w", encoding="utf-8") as f:
+        f.write(json.dumps(report, indent=2, allow_nan=False) + "\n")
+    with open(paths["markdown"], "w", encoding="utf-8") as f:
+        f.write(render_markdown(report, manifest))
+    plot_report(report, paths["figure"], title=_label(manifest))
+    return paths
+
+
+def _sort_key(rows):
+    for key in ("overall", "synthetic_average"):
+        if all(r["columns"][key]["mean"] is not None for r in rows):
+            return LAYOUT_LABELS[key], lambda r, key=key: r["columns"][key]["mean"]
+
+    def present_mean(r):
+        means = [r["columns"][s]["mean"] for s in SUBSETS if r["columns"][s]["mean"] is not None]
+        return float(np.mean(means)) if means else -math.inf
+
+    return "mean of present subsets (runs may cover different subsets)", present_mean
+
+
+def compare_runs(run_dirs: Sequence, output_dir=None) -> dict:
+    """Leaderboard over evaluation runs, one row per run, in the Table-4 layout (the `score` metric, with intervals).
+
+    Args:
+        run_dirs (`Sequence[str | os.PathLike]`): run folders, each holding `report.json` (and `manifest.json`
+            if present).
+        output_dir (`str` or `os.PathLike`, *optional*): where to write `leaderboard.md`, `leaderboard.json` and
+            `leaderboard.png`.
+
+    Returns:
+        `dict`: `markdown`, `rows` (label, run_dir, system, judge_fingerprint, columns, sort_value; best first),
+        `sorted_by`, `comparable` (`False` when judge fingerprints differ) and `paths` (empty without `output_dir`).
+
+    Raises:
+        `ValueError`: no run folders, or one without `report.json`.
+    """
+    if not run_dirs:
+        raise ValueError("compare_runs needs at least one run folder.")
+    rows = []
+    for run_dir in run_dirs:
+        run_dir = os.fspath(run_dir)
+        path = os.path.join(run_dir, "report.json")
+        if not os.path.isfile(path):
+            raise ValueError(f"run folder {run_dir!r} has no report.json: write it with write_report first.")
+        with open(path, encoding="utf-8") as f:
+            report = json.load(f)
+        manifest = {}
+        if os.path.isfile(os.path.join(run_dir, "manifest.json")):
+            with open(os.path.join(run_dir, "manifest.json"), encoding="utf-8") as f:
+                manifest = json.load(f)
+        empty = {k: {"mean": None, "ci": None, "n": 0} for k in LAYOUT}
+        rows.append({"label": manifest.get("label") or os.path.basename(os.path.normpath(run_dir)), "run_dir": run_dir,
+                     "system": (manifest.get("system") or {}).get("name"),
+                     "judge_fingerprint": (manifest.get("judge") or {}).get("fingerprint")
+                     or report.get("judge_fingerprint"),
+                     "columns": {**empty, **((report.get("score") or {}).get("columns") or {})}})
+    sorted_by, key = _sort_key(rows)
+    for r in rows:
+        r["sort_value"] = _round(key(r))
+    rows.sort(key=lambda r: (-key(r), r["label"]))
+    fingerprints = sorted({r["judge_fingerprint"] for r in rows if r["judge_fingerprint"]})
+    comparable = len(fingerprints) <= 1
+    lines = ["# ParaS2SBench leaderboard", ""]
+    if not comparable:
+        lines += [(f"> **WARNING: NOT COMPARABLE.** The runs were scored by different judge configurations "
+                   f"(fingerprints {', '.join(fingerprints)}): their scores are not comparable."), ""]
+    unknown = [r["label"] for r in rows if not r["judge_fingerprint"]]
+    if unknown:
+        lines += [f"> Judge fingerprint unknown for {', '.join(unknown)}: comparability not checked for them.", ""]
+    lines += [f"Sorted by {sorted_by}, best first. Cells: mean score [95% bootstrap interval]; {DASH}: absent.", ""]
+    header = ["rank", "system"] + [LAYOUT_LABELS[k] for k in LAYOUT] + ["judge"]
+    lines += _table(header, [[i + 1, r["label"]] + [_fmt(r["columns"][k]) for k in LAYOUT]
+                             + [(r["judge_fingerprint"] or "?")[:12]] for i, r in enumerate(rows)])
+    markdown = "\n".join(lines) + "\n"
+    paths = {}
+    if output_dir is not None:
+        os.makedirs(output_dir, exist_ok=True)
+        paths = {name: os.path.join(output_dir, f"leaderboard.{ext}")
+                 for name, ext in (("json", "json"), ("markdown", "md"), ("figure", "png"))}
+        with open(paths["json"], "w", encoding="utf-8") as f:
+            f.write(json.dumps({"sorted_by": sorted_by, "comparable": comparable, "layout": list(LAYOUT),
+                                "rows": rows}, indent=2, allow_nan=False) + "\n")
+        with open(paths["markdown"], "w", encoding="utf-8") as f:
+            f.write(markdown)
+        plot_leaderboard(rows, paths["figure"], layout=LAYOUT, labels=LAYOUT_LABELS)
+    return {"markdown": markdown, "rows": rows, "sorted_by": sorted_by, "comparable": comparable, "paths": paths}

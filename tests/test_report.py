@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from parass2s_hf.evaluation.leaderboard import compare_runs
 from parass2s_hf.evaluation.records import SUBSETS, ItemRecord
-from parass2s_hf.evaluation.report import LAYOUT, build_report, compare_runs, render_markdown, write_report
+from parass2s_hf.evaluation.report import LAYOUT, build_report, render_markdown, write_report
 
 HEADER = "| system | age | emotion | gender | sarcasm | synth avg | IEMOCAP | MELD | real avg | overall |"
 STYLE = {"age": "child", "emotion": "sad", "gender": "female", "sarcasm": "sarcastic", "iemocap": "angry",

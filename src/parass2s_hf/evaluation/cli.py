@@ -67,7 +67,7 @@ def evaluate_main(argv: list[str] | None = None) -> int:
 
 
 def compare_main(argv: list[str] | None = None) -> int:
-    from .report import compare_runs
+    from .leaderboard import compare_runs
 
     parser = argparse.ArgumentParser(prog="parass2s compare", description="Leaderboard of several evaluation runs.")
     parser.add_argument("runs", nargs="+", help="run folders (each with report.json)")

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..constants import STYLES
-from .plots import plot_leaderboard, plot_report
+from .plots import plot_report
 from .records import (
     REAL_SUBSETS,
     SCORED_STATUSES,
@@ -51,7 +51,7 @@ from .records import (
     ItemRecord,
 )
 
-__all__ = ["LAYOUT", "build_report", "compare_runs", "plot_report", "render_markdown", "write_report"]
+__all__ = ["LAYOUT", "build_report", "plot_report", "render_markdown", "write_report"]
 
 REPORT_VERSION = 1
 LAYOUT = ("age", "emotion", "gender", "sarcasm", "synthetic_average", "iemocap", "meld", "real_average", "overall")
@@ -347,83 +347,3 @@ def write_report(report: dict, output_dir, manifest: dict | None = None) -> dict
         f.write(render_markdown(report, manifest))
     plot_report(report, paths["figure"], title=_label(manifest))
     return paths
-
-
-def _sort_key(rows):
-    for key in ("overall", "synthetic_average"):
-        if all(r["columns"][key]["mean"] is not None for r in rows):
-            return LAYOUT_LABELS[key], lambda r, key=key: r["columns"][key]["mean"]
-
-    def present_mean(r):
-        means = [r["columns"][s]["mean"] for s in SUBSETS if r["columns"][s]["mean"] is not None]
-        return float(np.mean(means)) if means else -math.inf
-
-    return "mean of present subsets (runs may cover different subsets)", present_mean
-
-
-def compare_runs(run_dirs: Sequence, output_dir=None) -> dict:
-    """Leaderboard over evaluation runs, one row per run, in the Table-4 layout (the `score` metric, with intervals).
-
-    Args:
-        run_dirs (`Sequence[str | os.PathLike]`): run folders, each holding `report.json` (and `manifest.json`
-            if present).
-        output_dir (`str` or `os.PathLike`, *optional*): where to write `leaderboard.md`, `leaderboard.json` and
-            `leaderboard.png`.
-
-    Returns:
-        `dict`: `markdown`, `rows` (label, run_dir, system, judge_fingerprint, columns, sort_value; best first),
-        `sorted_by`, `comparable` (`False` when judge fingerprints differ) and `paths` (empty without `output_dir`).
-
-    Raises:
-        `ValueError`: no run folders, or one without `report.json`.
-    """
-    if not run_dirs:
-        raise ValueError("compare_runs needs at least one run folder.")
-    rows = []
-    for run_dir in run_dirs:
-        run_dir = os.fspath(run_dir)
-        path = os.path.join(run_dir, "report.json")
-        if not os.path.isfile(path):
-            raise ValueError(f"run folder {run_dir!r} has no report.json: write it with write_report first.")
-        with open(path, encoding="utf-8") as f:
-            report = json.load(f)
-        manifest = {}
-        if os.path.isfile(os.path.join(run_dir, "manifest.json")):
-            with open(os.path.join(run_dir, "manifest.json"), encoding="utf-8") as f:
-                manifest = json.load(f)
-        empty = {k: {"mean": None, "ci": None, "n": 0} for k in LAYOUT}
-        rows.append({"label": manifest.get("label") or os.path.basename(os.path.normpath(run_dir)), "run_dir": run_dir,
-                     "system": (manifest.get("system") or {}).get("name"),
-                     "judge_fingerprint": (manifest.get("judge") or {}).get("fingerprint")
-                     or report.get("judge_fingerprint"),
-                     "columns": {**empty, **((report.get("score") or {}).get("columns") or {})}})
-    sorted_by, key = _sort_key(rows)
-    for r in rows:
-        r["sort_value"] = _round(key(r))
-    rows.sort(key=lambda r: (-key(r), r["label"]))
-    fingerprints = sorted({r["judge_fingerprint"] for r in rows if r["judge_fingerprint"]})
-    comparable = len(fingerprints) <= 1
-    lines = ["# ParaS2SBench leaderboard", ""]
-    if not comparable:
-        lines += [(f"> **WARNING: NOT COMPARABLE.** The runs were scored by different judge configurations "
-                   f"(fingerprints {', '.join(fingerprints)}): their scores are not comparable."), ""]
-    unknown = [r["label"] for r in rows if not r["judge_fingerprint"]]
-    if unknown:
-        lines += [f"> Judge fingerprint unknown for {', '.join(unknown)}: comparability not checked for them.", ""]
-    lines += [f"Sorted by {sorted_by}, best first. Cells: mean score [95% bootstrap interval]; {DASH}: absent.", ""]
-    header = ["rank", "system"] + [LAYOUT_LABELS[k] for k in LAYOUT] + ["judge"]
-    lines += _table(header, [[i + 1, r["label"]] + [_fmt(r["columns"][k]) for k in LAYOUT]
-                             + [(r["judge_fingerprint"] or "?")[:12]] for i, r in enumerate(rows)])
-    markdown = "\n".join(lines) + "\n"
-    paths = {}
-    if output_dir is not None:
-        os.makedirs(output_dir, exist_ok=True)
-        paths = {name: os.path.join(output_dir, f"leaderboard.{ext}")
-                 for name, ext in (("json", "json"), ("markdown", "md"), ("figure", "png"))}
-        with open(paths["json"], "w", encoding="utf-8") as f:
-            f.write(json.dumps({"sorted_by": sorted_by, "comparable": comparable, "layout": list(LAYOUT),
-                                "rows": rows}, indent=2, allow_nan=False) + "\n")
-        with open(paths["markdown"], "w", encoding="utf-8") as f:
-            f.write(markdown)
-        plot_leaderboard(rows, paths["figure"], layout=LAYOUT, labels=LAYOUT_LABELS)
-    return {"markdown": markdown, "rows": rows, "sorted_by": sorted_by, "comparable": comparable, "paths": paths}

@@ -54,3 +54,11 @@ def pair_rows(pair_id="p1", dimension="emotion", styles=("happy", "sad"), split=
     return [{"id": f"{pair_id}-{s}", "pair_id": pair_id, "split": split, "dimension": dimension, "style": s,
              "text": text, "requirement": f"fits {s}", "reference_reply": "ok", "reference_reply_style": "warm"}
             for s in styles]
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """Tiny random checkpoints (Whisper, Qwen2-Audio, Qwen2 chat LM), built once per session, loaded by path."""
+    from parass2s_hf.testing import build_tiny_checkpoints
+
+    return build_tiny_checkpoints(str(tmp_path_factory.mktemp("tiny")))

@@ -128,3 +128,79 @@ def build_tiny_checkpoints(folder: str) -> dict[str, str]:
         "audio_llm": build_tiny_audio_llm(os.path.join(folder, "qwen2_audio")),
         "text_llm": build_tiny_text_llm(os.path.join(folder, "qwen2")),
     }
+
+
+TINY_OMNI_GENERATE_KWARGS = {"talker_max_new_tokens": 12, "talker_eos_token_id": [61]}
+"""`generate` arguments the tiny Omni needs: its talker's codec vocabulary has 64 ids (the real model's default end
+ids are out of range), and a dozen codec steps make a quarter second of audio."""
+
+
+def build_tiny_omni(path: str, hidden_size: int = 32, seed: int = 0) -> str:
+    """A random Qwen2.5-Omni (thinker, talker, token2wav) with one speaker, its tokenizer and a Whisper feature
+    extractor; about 0.5 M parameters, 2 MB.
+
+    No `Qwen2_5OmniProcessor` is saved: it needs torchvision, which does not install beside the CPU torch. Build the
+    inputs from the tokenizer (expanding `<|AUDIO|>` to one token per encoder frame) and the feature extractor, and
+    generate with `TINY_OMNI_GENERATE_KWARGS`.
+    """
+    import torch
+    from transformers import (
+        PreTrainedTokenizerFast,
+        Qwen2_5OmniConfig,
+        Qwen2_5OmniForConditionalGeneration,
+        WhisperFeatureExtractor,
+    )
+
+    torch.manual_seed(seed)
+    specials = {"audio_token": "<|AUDIO|>", "audio_bos_token": "<|audio_bos|>", "audio_eos_token": "<|audio_eos|>",
+                "image_token": "<|IMAGE|>", "video_token": "<|VIDEO|>", "vision_bos_token": "<|vision_bos|>",
+                "vision_eos_token": "<|vision_eos|>"}
+    tok = PreTrainedTokenizerFast(tokenizer_object=_tokenizer_object(), eos_token="<|im_end|>",
+                                  pad_token="<|endoftext|>", unk_token="<unk>", extra_special_tokens=specials)
+    tok.chat_template = _CHAT_TEMPLATE
+    ids = {k: tok.convert_tokens_to_ids(v) for k, v in specials.items()}
+    h = hidden_size
+    # Token ids the thinker and the talker share: the talker embeds text-side ids with the thinker's embedding,
+    # so every tts_text_* / media id must be a thinker id, and every codec id a talker id (vocabulary 64).
+    media = {"audio_token_index": ids["audio_token"], "image_token_index": ids["image_token"],
+             "video_token_index": ids["video_token"], "audio_start_token_id": ids["audio_bos_token"],
+             "audio_end_token_id": ids["audio_eos_token"], "vision_start_token_id": ids["vision_bos_token"],
+             "vision_end_token_id": ids["vision_eos_token"]}
+    rope = {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]}
+    thinker = {
+        "audio_config": {"num_mel_bins": 128, "encoder_layers": 1, "encoder_attention_heads": 2,
+                         "encoder_ffn_dim": 2 * h, "d_model": h, "output_dim": h, "n_window": 100,
+                         "max_source_positions": 1500},
+        "vision_config": {"depth": 1, "hidden_size": h, "intermediate_size": 2 * h, "num_heads": 2,
+                          "out_hidden_size": h, "fullatt_block_indexes": [0]},
+        "text_config": {"vocab_size": len(tok), "hidden_size": h, "intermediate_size": 2 * h, "num_hidden_layers": 1,
+                        "num_attention_heads": 2, "num_key_value_heads": 1, "rope_parameters": rope,
+                        "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id,
+                        "max_position_embeddings": 4096},
+        **media,
+    }
+    talker = {"vocab_size": 64, "embedding_size": h, "hidden_size": h, "intermediate_size": 2 * h,
+              "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": h // 2,
+              "rope_parameters": rope, "max_position_embeddings": 4096, "tts_text_start_token_id": 10,
+              "tts_text_end_token_id": 11, "tts_text_pad_token_id": 12, "tts_codec_start_token_id": 60,
+              "tts_codec_end_token_id": 61, "tts_codec_pad_token_id": 62, "tts_codec_mask_token_id": 63, **media}
+    # The speaker encoder concatenates its three middle blocks: its last channel count is 3x the others'. BigVGAN's
+    # initial channels must stay >= 2 ** len(upsample_rates), or a convolution gets 0 channels.
+    token2wav = {
+        "dit_config": {"hidden_size": h, "num_hidden_layers": 2, "num_attention_heads": 2, "head_dim": h // 2,
+                       "emb_dim": 16, "num_embeds": 64, "mel_dim": 80, "enc_emb_dim": 16, "enc_dim": 16,
+                       "enc_channels": [32, 32, 32, 32, 96], "enc_attention_channels": 16, "enc_se_channels": 16,
+                       "look_ahead_layers": [1], "look_backward_layers": [0]},
+        "bigvgan_config": {"mel_dim": 80, "upsample_initial_channel": 128, "resblock_kernel_sizes": [3],
+                           "resblock_dilation_sizes": [[1, 3, 5]]},
+    }
+    cfg = Qwen2_5OmniConfig(thinker_config=thinker, talker_config=talker, token2wav_config=token2wav,
+                            enable_audio_output=True)
+    model = Qwen2_5OmniForConditionalGeneration(cfg)
+    # A random model has no voices; from_pretrained reloads spk_dict.pt into speaker_map.
+    model.speaker_map = {"Chelsie": {"bos_token": 13, "cond": torch.randn(1, 16), "ref_mel": torch.randn(1, 30, 80)}}
+    model.save_pretrained(path)
+    torch.save(model.speaker_map, os.path.join(path, "spk_dict.pt"))
+    tok.save_pretrained(path)
+    WhisperFeatureExtractor(feature_size=128).save_pretrained(path)
+    return path

@@ -271,9 +271,14 @@ class TextLLMBackend:
         self.digit_ids = _digit_ids(self.tokenizer, model_id)
         self.stats = Counter()
 
-    def generate(self, messages: Sequence[list], max_new_tokens: int) -> list[Generation]:
+    def generate(self, messages: Sequence[list], max_new_tokens: int, do_sample: bool = False,
+                 temperature: float = 1.0, top_p: float = 1.0) -> list[Generation]:
+        """Greedy by default (the judge); `do_sample=True` samples with `temperature` and `top_p` from the global torch
+        RNG, which the caller seeds (the cascade system under test)."""
         import torch
 
+        # temperature and top_p only go to generate when sampling: greedy decoding warns about unused ones
+        decoding = {"do_sample": True, "temperature": temperature, "top_p": top_p} if do_sample else {"do_sample": False}
         results = []
         for sl in _batches(len(messages), self.cfg.batch_size):
             texts = [self.tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False)
@@ -281,7 +286,7 @@ class TextLLMBackend:
             inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
             inputs = {k: v.to(_device(self.model)) for k, v in inputs.items()}
             with torch.inference_mode():
-                out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, **decoding,
                                           output_logits=True, return_dict_in_generate=True,
                                           pad_token_id=self.tokenizer.pad_token_id)
             generated = out.sequences[:, inputs["input_ids"].shape[1]:]

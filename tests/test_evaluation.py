@@ -232,3 +232,24 @@ def test_bad_config_values():
         EvaluationConfig(output_dir="x", dimensions=["pitch"])
     with pytest.raises(ValueError, match="num_samples"):
         EvaluationConfig(output_dir="x", num_samples=0)
+
+
+def test_push_to_hub_uploads_results_not_audio(tmp_path, sample_test, monkeypatch):
+    calls = []
+
+    class FakeApi:
+        def create_repo(self, repo_id, **kw):
+            calls.append(("create", repo_id, kw))
+
+        def upload_folder(self, **kw):
+            calls.append(("upload", kw))
+            return "commit-url"
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    run(tmp_path, sample_test, push_to_hub="me/results", dimensions=["age"])
+    (_, repo, create), (_, upload) = calls
+    assert repo == "me/results" and create["repo_type"] == "dataset"
+    assert upload["folder_path"] == str(tmp_path / "run") and "*.flac" not in upload["allow_patterns"]
+    assert {"*.json", "*.jsonl", "*.md", "*.png"} == set(upload["allow_patterns"])

@@ -19,13 +19,6 @@ from parass2s_hf.judge.parsing import parse_judgement, parse_style
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
-    from parass2s_hf.testing import build_tiny_checkpoints
-
-    return build_tiny_checkpoints(str(tmp_path_factory.mktemp("tiny")))
-
-
 def tiny_config(tiny, **kw):
     base = dict(asr_model=tiny["asr"], audio_llm=tiny["audio_llm"], rubric_model=tiny["text_llm"], batch_size=4,
                 rubric_max_new_tokens=12, tone_max_new_tokens=6, asr_max_new_tokens=6)

@@ -22,13 +22,6 @@ from parass2s_hf.s2s import S2SResponse, S2SSystem, build_system, system_fingerp
 
 
 @pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
-    from parass2s_hf.testing import build_tiny_checkpoints
-
-    return build_tiny_checkpoints(str(tmp_path_factory.mktemp("tiny")))
-
-
-@pytest.fixture(scope="session")
 def rows(sample_test):
     """Four sample rows, one per dimension, with their audio decoded as the runner passes it."""
     import parass2s_hf

@@ -8,6 +8,7 @@ parameters and random weights, so that the judge and the trainer can be exercise
 >>> from parass2s_hf.testing import build_tiny_checkpoints
 >>> paths = build_tiny_checkpoints("/tmp/tiny")     # {"asr": ..., "audio_llm": ..., "text_llm": ...}
 ```
+From a shell: `python -m parass2s_hf.testing /tmp/tiny` (prints the paths).
 """
 
 from __future__ import annotations
@@ -204,3 +205,23 @@ def build_tiny_omni(path: str, hidden_size: int = 32, seed: int = 0) -> str:
     tok.save_pretrained(path)
     WhisperFeatureExtractor(feature_size=128).save_pretrained(path)
     return path
+
+
+def main(argv=None) -> int:
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m parass2s_hf.testing",
+                                     description="Build tiny random checkpoints offline (their outputs are noise).")
+    parser.add_argument("folder", help="where to write whisper/, qwen2_audio/ and qwen2/")
+    parser.add_argument("--omni", action="store_true", help="also a tiny Qwen2.5-Omni in omni/")
+    args = parser.parse_args(argv)
+    paths = build_tiny_checkpoints(args.folder)
+    if args.omni:
+        paths["omni"] = build_tiny_omni(os.path.join(args.folder, "omni"))
+    print(json.dumps(paths, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

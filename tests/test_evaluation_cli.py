@@ -11,8 +11,8 @@ import time
 
 import pytest
 import soundfile as sf
-
 from conftest import tone
+
 from parass2s_hf import cli
 from parass2s_hf.evaluation.store import JsonlLog
 
@@ -149,9 +149,39 @@ def test_sigkill_mid_run_then_rerun_gives_the_same_report(tmp_path, tiny, respon
 def test_readme_main_job_runs_as_written(tmp_path):
     readme = open(os.path.join(REPO, "README.md"), encoding="utf-8").read()
     block = readme.split("<!-- main-job -->", 2)[1]
-    commands = re.search(r"```bash\n(.*?)```", block, re.S).group(1)
+    commands = re.search(r"```bash\n(.*?)```", block, re.DOTALL).group(1)
     env = {**_env(tmp_path), "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert HEADER in done.stdout
+
+
+@pytest.mark.gpu
+def test_omni_cli_on_sample(tmp_path, tiny):
+    """The `omni` form end to end with a tiny Qwen2.5-Omni. Needs torchvision (for the Omni processor), which does
+    not install beside the CPU torch: run with `-m gpu` on a GPU machine."""
+    pytest.importorskip("torchvision")
+    from transformers import (
+        AutoTokenizer,
+        Qwen2_5OmniProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+        WhisperFeatureExtractor,
+    )
+
+    from parass2s_hf.testing import TINY_OMNI_GENERATE_KWARGS, build_tiny_omni
+
+    path = build_tiny_omni(str(tmp_path / "omni"))
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    Qwen2_5OmniProcessor(image_processor=Qwen2VLImageProcessor(), video_processor=Qwen2VLVideoProcessor(),
+                         feature_extractor=WhisperFeatureExtractor.from_pretrained(path), tokenizer=tokenizer,
+                         chat_template=tokenizer.chat_template).save_pretrained(path)
+    out = tmp_path / "run"
+    rc = cli.main(["evaluate", "--system", "omni", "--model", path, "--max_new_tokens", "8",
+                   "--system_generate_kwargs", json.dumps(TINY_OMNI_GENERATE_KWARGS), "--config", "sample",
+                   "--limit", "2", "--output", str(out), *judge_args(tiny)])
+    assert rc == 0
+    got = results(out)
+    assert len(got) == 8 and {r["status"] for r in got.values()} <= {"ok", "empty_response"}
+    assert HEADER in (out / "report.md").read_text()

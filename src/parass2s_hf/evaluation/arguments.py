@@ -8,6 +8,7 @@ from it so the two never drift apart.
 from __future__ import annotations
 
 import dataclasses
+import json
 import typing
 from dataclasses import dataclass, field
 
@@ -43,6 +44,8 @@ class SystemArguments:
         max_new_tokens (`int`, *optional*): the system's text budget (its own default when unset).
         system_device_map (`str`, *optional*), system_dtype (`str`, *optional*): where and in what dtype local
             models of the system load.
+        system_generate_kwargs (`str`, *optional*): `omni`: more arguments of the model's `generate`, as a JSON object
+            (e.g. `'{"talker_max_new_tokens": 2048}'`).
     """
 
     system: str = field(metadata={"help": f"one of {', '.join(SYSTEM_TYPES)}"})
@@ -60,10 +63,19 @@ class SystemArguments:
     max_new_tokens: int | None = field(default=None, metadata={"help": "the system's text budget"})
     system_device_map: str | None = field(default=None, metadata={"help": "device map of the system's models"})
     system_dtype: str = field(default="auto", metadata={"help": "dtype of the system's models"})
+    system_generate_kwargs: str | None = field(default=None, metadata={"help": "omni: JSON of more generate args"})
 
     def __post_init__(self):
         if self.system not in SYSTEM_TYPES:
             raise ValueError(f"Unknown system {self.system!r}; expected one of {list(SYSTEM_TYPES)}.")
+        if self.system_generate_kwargs is not None:
+            try:
+                parsed = json.loads(self.system_generate_kwargs)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"system_generate_kwargs must be a JSON object, got {self.system_generate_kwargs!r} "
+                                 f"({e}).") from None
+            if not isinstance(parsed, dict):
+                raise ValueError(f"system_generate_kwargs must be a JSON object, got {self.system_generate_kwargs!r}.")
         needs = {"precomputed": "responses", "omni": "model"}
         if self.system in needs and not getattr(self, needs[self.system]):
             raise ValueError(f"--system {self.system} needs --{needs[self.system]}.")
@@ -81,8 +93,10 @@ class SystemArguments:
                     "llm_api_base": self.llm_api_base, "llm_api_key_env": self.api_key_env,
                     "temperature": self.temperature, **budget, **local}
         if self.system == "omni":
+            extra = json.loads(self.system_generate_kwargs) if self.system_generate_kwargs else {}
             return {"name": "omni", "model": self.model, "temperature": self.temperature,
-                    **({"speaker": self.voice} if self.voice else {}), **budget, **local}
+                    **({"speaker": self.voice} if self.voice else {}),
+                    **({"generate_kwargs": extra} if extra else {}), **budget, **local}
         return {"name": "openai-audio", "model": self.model or "gpt-4o-audio-preview", "api_base": self.api_base,
                 "api_key_env": self.api_key_env, **({"voice": self.voice} if self.voice else {}),
                 **({"temperature": self.temperature} if self.temperature else {})}

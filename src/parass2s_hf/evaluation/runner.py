@@ -297,6 +297,7 @@ class EvaluationRunner:
                 (without `allow_missing`), or no rows to evaluate.
         """
         cfg = self.config
+        self.timings = Counter()
         indices, rows = self._select()
         index_of = {row["id"]: i for i, row in zip(indices, rows)}
         row_of = {row["id"]: row for row in rows}

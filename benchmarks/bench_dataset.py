@@ -56,10 +56,11 @@ def main():
     table, datasets = run(args.configs)
     print(table)
     if args.write_results:
-        import torch
-        import parass2s_hf
-
         import multiprocessing
+
+        import torch
+
+        import parass2s_hf
         mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
         entry = (
             f"\n## bench_dataset.py, {datetime.date.today().isoformat()}\n\n"

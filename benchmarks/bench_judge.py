@@ -63,7 +63,7 @@ def main():
                     "rubric": TextLLMBackend(paths["text_llm"], cfg) if mode == "multistage" else None,
                     "reward": AudioLLMBackend(paths["audio_llm"], cfg) if mode == "reward_model" else None}
 
-        def fresh():
+        def fresh(backends=backends, cfg=cfg):
             for b in backends.values():
                 if b is not None:
                     b.stats.clear()

@@ -13,11 +13,11 @@ os.environ["HF_DATASETS_CACHE"] = os.path.join(_HOME, "datasets")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
-import json  # noqa: E402
+import json
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import soundfile as sf  # noqa: E402
+import numpy as np
+import pytest
+import soundfile as sf
 
 
 @pytest.fixture(scope="session")

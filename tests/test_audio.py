@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
 from conftest import tone
+
 from parass2s_hf.audio import AudioError, load_audio
 
 

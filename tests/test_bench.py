@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 import soundfile as sf
-
 from conftest import pair_rows, tone, write_data_dir
+
 from parass2s_hf import FEATURES, load_audio, load_parass2sbench
 from parass2s_hf.audio import AudioError
 from parass2s_hf.bench.data_dir import DataDirError

@@ -147,7 +147,8 @@ def test_sigkill_mid_run_then_rerun_gives_the_same_report(tmp_path, tiny, respon
 
 
 def test_readme_main_job_runs_as_written(tmp_path):
-    readme = open(os.path.join(REPO, "README.md"), encoding="utf-8").read()
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
     block = readme.split("<!-- main-job -->", 2)[1]
     commands = re.search(r"```bash\n(.*?)```", block, re.DOTALL).group(1)
     env = {**_env(tmp_path), "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}

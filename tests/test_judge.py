@@ -6,12 +6,13 @@ import os
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
 
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import tone
+
 from parass2s_hf.judge import JudgeConfig, JudgeItem, JudgeParseError, ParaS2SJudge
 from parass2s_hf.judge.backends import Generation, expected_from_logits
 from parass2s_hf.judge.parsing import parse_judgement, parse_style
@@ -20,8 +21,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_config(tiny, **kw):
-    base = dict(asr_model=tiny["asr"], audio_llm=tiny["audio_llm"], rubric_model=tiny["text_llm"], batch_size=4,
-                rubric_max_new_tokens=12, tone_max_new_tokens=6, asr_max_new_tokens=6)
+    base = {"asr_model": tiny["asr"], "audio_llm": tiny["audio_llm"], "rubric_model": tiny["text_llm"], "batch_size": 4,
+            "rubric_max_new_tokens": 12, "tone_max_new_tokens": 6, "asr_max_new_tokens": 6}
     return JudgeConfig(**{**base, **kw})
 
 
@@ -234,9 +235,9 @@ def test_bad_input_messages():
 # ---- OpenAI-compatible rubric endpoint (a local fake server) ----
 
 class _FakeOpenAI(BaseHTTPRequestHandler):
-    requests = []
+    requests: ClassVar[list] = []
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         _FakeOpenAI.requests.append((self.path, self.headers.get("Authorization"), body))
         content = '{"content_score": 5, "style_score": 4, "score": 4, "rationale": "fits"}'

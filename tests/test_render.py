@@ -8,8 +8,15 @@ import pytest
 
 from parass2s_hf.audio import load_audio
 from parass2s_hf.constants import QUERY_STYLES, REPLY_STYLES
-from parass2s_hf.render import (STYLE_PROSODY, Renderer, format_reply, get_prosody, get_renderer, parse_reply,
-                                prosody_table_markdown)
+from parass2s_hf.render import (
+    STYLE_PROSODY,
+    Renderer,
+    format_reply,
+    get_prosody,
+    get_renderer,
+    parse_reply,
+    prosody_table_markdown,
+)
 from parass2s_hf.render.espeak import build_ssml
 
 

@@ -16,7 +16,23 @@ install_load_dataset_hook()
 install_evaluate_hook()
 
 __all__ = [
-    "AudioError", "DIMENSIONS", "FEATURES", "JudgeConfig", "JudgeItem", "JudgeResult", "LoadedAudio", "ParaS2SJudge", "ParaS2SBench", "ParaS2SBenchConfig", "QUERY_STYLES",
-    "REPLY_STYLES", "SAMPLING_RATE", "STYLES", "format_reply", "get_renderer", "load_audio", "load_parass2sbench",
+    "DIMENSIONS",
+    "FEATURES",
+    "QUERY_STYLES",
+    "REPLY_STYLES",
+    "SAMPLING_RATE",
+    "STYLES",
+    "AudioError",
+    "JudgeConfig",
+    "JudgeItem",
+    "JudgeResult",
+    "LoadedAudio",
+    "ParaS2SBench",
+    "ParaS2SBenchConfig",
+    "ParaS2SJudge",
+    "format_reply",
+    "get_renderer",
+    "load_audio",
+    "load_parass2sbench",
     "parse_reply",
 ]

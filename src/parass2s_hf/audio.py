@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from .constants import SAMPLING_RATE
-
 
 DEFAULT_MAX_SECONDS = 120.0
 """Longest clip accepted by default. A spoken query or reply is seconds long; an hour-long file is a mistake."""
@@ -176,7 +176,7 @@ def _read(audio: Any, sampling_rate: int | None, name: str | None) -> tuple[str,
         source = name or getattr(audio, "_hf_encoded", {}).get("path") or "<AudioDecoder>"
         try:
             decoded = audio.get_all_samples()
-        except Exception as e:  # noqa: BLE001 - any decoder failure is a corrupt input
+        except Exception as e:
             raise AudioError(source, f"could not be decoded ({type(e).__name__}: {e})") from e
         return source, decoded.data.numpy().T, int(decoded.sample_rate)
     source = name or "<array>"
@@ -191,7 +191,7 @@ def _to_numpy(samples: Any, source: str) -> np.ndarray:
         samples = samples.detach().cpu().numpy()
     try:
         return np.asarray(samples)
-    except Exception as e:  # noqa: BLE001 - ragged lists and other non-arrays
+    except Exception as e:
         raise AudioError(source, f"cannot be read as an array of samples ({e})") from e
 
 
@@ -232,11 +232,11 @@ def _decode_bytes(data: bytes, source: str) -> tuple[np.ndarray, int]:
 def _decode_ffmpeg(path_or_bytes: str | bytes, source: str) -> tuple[np.ndarray, int]:
     try:
         from torchcodec.decoders import AudioDecoder
-    except Exception as e:  # noqa: BLE001 - ImportError, or OSError when FFmpeg's libraries are missing
+    except Exception as e:
         raise AudioError(source, f"needs FFmpeg through torchcodec to decode, which failed to load ({e})") from e
     try:
         decoded = AudioDecoder(path_or_bytes).get_all_samples()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise AudioError(source, f"unreadable or corrupted audio ({type(e).__name__}: {e})") from e
     return decoded.data.numpy().T, int(decoded.sample_rate)
 

@@ -19,8 +19,9 @@ _SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audi
              "<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>", "<unk>"]
 _CORPUS = [
     "the score is 4 out of 5", "Score: 3", '{"content_score": 4, "style_score": 2, "score": 3, "rationale": "ok"}',
-    "the speaker sounds happy sad angry surprised fearful disgusted calm excited", "sincere sarcastic adult child male "
-    "female", "The response is warm and fitting. It acknowledges the feeling.", "How are you today? I am fine, thanks.",
+    "the speaker sounds happy sad angry surprised fearful disgusted calm excited",
+    "sincere sarcastic adult child male female",
+    "The response is warm and fitting. It acknowledges the feeling.", "How are you today? I am fine, thanks.",
     "Rate the response from 1 to 5. Answer with a single digit.", "system user assistant audio query response",
 ]
 
@@ -68,9 +69,15 @@ def build_tiny_text_llm(path: str, hidden_size: int = 32, num_layers: int = 2, s
 def build_tiny_audio_llm(path: str, hidden_size: int = 32, num_layers: int = 2, seed: int = 0) -> str:
     """A random Qwen2-Audio (audio encoder + Qwen2 LM) with its processor (tone, end-to-end, reward model)."""
     import torch
-    from transformers import (PreTrainedTokenizerFast, Qwen2AudioConfig, Qwen2AudioEncoderConfig,
-                              Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor, Qwen2Config,
-                              WhisperFeatureExtractor)
+    from transformers import (
+        PreTrainedTokenizerFast,
+        Qwen2AudioConfig,
+        Qwen2AudioEncoderConfig,
+        Qwen2AudioForConditionalGeneration,
+        Qwen2AudioProcessor,
+        Qwen2Config,
+        WhisperFeatureExtractor,
+    )
 
     torch.manual_seed(seed)
     tok = PreTrainedTokenizerFast(
@@ -101,8 +108,14 @@ def build_tiny_audio_llm(path: str, hidden_size: int = 32, num_layers: int = 2, 
 def build_tiny_whisper(path: str, d_model: int = 32, seed: int = 0) -> str:
     """A random Whisper (the ASR stage) with its processor."""
     import torch
-    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration,
-                              WhisperProcessor, WhisperTokenizerFast)
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizerFast,
+    )
 
     torch.manual_seed(seed)
     tok = WhisperTokenizerFast(tokenizer_object=_tokenizer_object(), bos_token="<|endoftext|>",

@@ -26,10 +26,9 @@ import yaml
 from ..constants import DIMENSIONS, REPLY_STYLES, STYLES
 from ..render.styles import prosody_table_markdown
 from .features import FEATURES, FIELD_DESCRIPTIONS, ROW_FIELDS
-from .parass2s_bench import BUILDER_CONFIGS, _CITATION
+from .parass2s_bench import _CITATION, BUILDER_CONFIGS
 from .real_corpora import EMOTION_REQUIREMENTS
 from .text_layer import read_text_layer, text_layer_hash
-
 
 STATS_FILE = "render_stats.json"
 DEFAULT_CARD = os.path.join("dataset_card", "README.md")
@@ -111,10 +110,10 @@ def statistics_table(records, stats: dict | None) -> str:
         hours = (seconds.get(f"test/{d}", 0) + seconds.get(f"train/{d}", 0)) / 3600 if fresh else None
         style_list = ", ".join(f"{s} ({styles[d][s]})" for s in STYLES[d])
         rows.append(f"| {d} | {style_list} | {texts[('test', d)]} | {2 * texts[('test', d)]} | {texts[('train', d)]} | "
-                    f"{2 * texts[('train', d)]} | {'%.2f' % hours if hours is not None else 'not measured'} |")
+                    f"{2 * texts[('train', d)]} | {format(hours, '.2f') if hours is not None else 'not measured'} |")
         total.update({"test": texts[("test", d)], "train": texts[("train", d)], "hours": hours or 0})
     rows.append(f"| **all** | 12 | {total['test']} | {2 * total['test']} | {total['train']} | {2 * total['train']} | "
-                f"{'%.2f' % total['hours'] if fresh else 'not measured'} |")
+                f"{format(total['hours'], '.2f') if fresh else 'not measured'} |")
     note = ("Styles: in how many pairs each style takes part. Hours: the duration of every utterance rendered with "
             "espeak-ng (`python -m parass2s_hf.bench.card --measure`).")
     return "\n".join(rows) + "\n\n" + note
@@ -284,7 +283,10 @@ def main(argv=None) -> int:
             f.write("\n")
     card = generate_card()
     if args.check:
-        current = open(args.output, encoding="utf-8").read() if os.path.isfile(args.output) else ""
+        current = ""
+        if os.path.isfile(args.output):
+            with open(args.output, encoding="utf-8") as f:
+                current = f.read()
         if current != card:
             print(f"{args.output} is out of date: run `python -m parass2s_hf.bench.card`.", file=sys.stderr)
             return 1

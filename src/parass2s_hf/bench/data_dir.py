@@ -11,11 +11,10 @@ import json
 import logging
 import os
 from collections import defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..constants import DIMENSIONS, SPLITS, STYLES
 from .features import ROW_FIELDS
-
 
 logger = logging.getLogger(__name__)
 

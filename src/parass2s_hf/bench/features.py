@@ -4,7 +4,6 @@ import datasets
 
 from ..constants import SAMPLING_RATE
 
-
 ROW_FIELDS = (
     "id", "pair_id", "split", "dimension", "style", "text", "audio", "voice", "source", "topic", "scenario",
     "requirement", "reference_reply", "reference_reply_style",

@@ -19,7 +19,6 @@ import datasets
 from . import parass2s_bench
 from .parass2s_bench import ParaS2SBench
 
-
 DATASET_NAME = "parass2sbench"
 
 
@@ -88,7 +87,7 @@ def load_parass2sbench(
     return builder.as_dataset(split=split)
 
 
-def _parass2sbench_module() -> "datasets.load.DatasetModule":
+def _parass2sbench_module() -> datasets.load.DatasetModule:
     return datasets.load.DatasetModule(parass2s_bench.__name__, builder_hash(), {"dataset_name": DATASET_NAME})
 
 

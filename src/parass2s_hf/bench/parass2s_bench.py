@@ -31,10 +31,16 @@ from ..audio import load_audio
 from ..constants import DIMENSIONS
 from .data_dir import read_metadata
 from .features import FEATURES, FIELD_DESCRIPTIONS
-from .real_corpora import (IEMOCAP_INSTRUCTIONS, MELD_INSTRUCTIONS, check_corpus_root, iemocap_sessions,
-                           iter_iemocap, iter_meld, meld_csvs)
+from .real_corpora import (
+    IEMOCAP_INSTRUCTIONS,
+    MELD_INSTRUCTIONS,
+    check_corpus_root,
+    iemocap_sessions,
+    iter_iemocap,
+    iter_meld,
+    meld_csvs,
+)
 from .text_layer import read_text_layer, record_rows, select
-
 
 logger = logging.getLogger(__name__)
 
@@ -198,4 +204,4 @@ class ParaS2SBench(datasets.GeneratorBasedBuilder):
             yield row["id"], row
 
 
-__all__ = ["ParaS2SBench", "ParaS2SBenchConfig", "BUILDER_CONFIGS", "CONFIG_NAMES", "FEATURES", "FIELD_DESCRIPTIONS"]
+__all__ = ["BUILDER_CONFIGS", "CONFIG_NAMES", "FEATURES", "FIELD_DESCRIPTIONS", "ParaS2SBench", "ParaS2SBenchConfig"]

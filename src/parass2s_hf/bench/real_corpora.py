@@ -24,10 +24,9 @@ import glob
 import os
 import re
 from collections import Counter
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from .text_lint import MAX_WORDS, MIN_WORDS, normalise, style_cues
-
 
 IEMOCAP_LABELS = {"hap": "happy", "exc": "happy", "sad": "sad", "ang": "angry", "sur": "surprised",
                   "fea": "fear", "dis": "disgust"}

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
-from typing import Iterator, Mapping, Sequence
 
 from ..constants import DIMENSIONS
 from .text_lint import check_record, read_jsonl
-
 
 TEXT_LAYER_FILE = "text_layer.jsonl"
 EXPECTED_COUNTS = {**{("test", d): 300 for d in DIMENSIONS}, **{("train", d): 100 for d in DIMENSIONS}}

@@ -16,7 +16,7 @@ import json
 import re
 import sys
 from collections import Counter, defaultdict
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from ..constants import DIMENSIONS, REPLY_STYLES, STYLES
 
@@ -234,7 +234,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         records = [rec for path in args for rec in read_jsonl(path)]
         problems = check_layer(records)
     else:
-        from .text_layer import read_text_layer, EXPECTED_COUNTS
+        from .text_layer import EXPECTED_COUNTS, read_text_layer
 
         records = read_text_layer()
         problems = check_layer(records, EXPECTED_COUNTS)

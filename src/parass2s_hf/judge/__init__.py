@@ -3,8 +3,8 @@
 from .config import MODES, JudgeConfig
 from .items import JudgeItem, JudgeResult
 from .judge import ParaS2SJudge
-from .parsing import JudgeParseError, parse_judgement
 from .loading import METRIC_PATH, install_evaluate_hook
+from .parsing import JudgeParseError, parse_judgement
 
 __all__ = ["METRIC_PATH", "MODES", "JudgeConfig", "JudgeItem", "JudgeParseError", "JudgeResult", "ParaS2SJudge",
            "install_evaluate_hook", "parse_judgement"]

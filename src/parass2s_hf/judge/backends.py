@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -133,7 +133,7 @@ def _collate(parts: list[dict], pad_token_id: int) -> dict:
 
     out = {}
     width = max(p["input_ids"].shape[1] for p in parts)
-    for key in parts[0].keys():
+    for key in parts[0]:
         values = [p[key] for p in parts]
         if not hasattr(values[0], "shape"):
             continue
@@ -324,7 +324,8 @@ class OpenAIChatBackend:
         self.stats = Counter()
 
     def _one(self, messages) -> Generation:
-        kwargs = dict(messages=messages, model=self.model, max_tokens=self.cfg.rubric_max_new_tokens, temperature=0.0)
+        kwargs = {"messages": messages, "model": self.model, "max_tokens": self.cfg.rubric_max_new_tokens,
+                  "temperature": 0.0}
         if self.logprobs:
             try:
                 out = self.client.chat.completions.create(**kwargs, logprobs=True, top_logprobs=5)

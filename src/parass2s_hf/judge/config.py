@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from ..constants import DIMENSIONS
 from .prompts import PROMPT_VERSION
 
-
 MODES = ("multistage", "end2end", "reward_model")
 
 

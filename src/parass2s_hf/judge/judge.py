@@ -22,8 +22,8 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
-from typing import Mapping, Sequence
 
 from ..audio import AudioError, load_audio
 from ..constants import DIMENSIONS, STYLES

@@ -30,12 +30,12 @@ class ParsedJudgement:
 _DIGIT = r"\**\s*([1-5])(?:\.0)?\s*\**"
 _SCALE = r"(?:\s*(?:/|out\s+of)\s*5\b)?"
 _LABELLED = {
-    "content": re.compile(r"\bcontent(?:[\s_-]*score)?\**\s*[:=\-]\s*" + _DIGIT + _SCALE, re.I),
-    "style": re.compile(r"\bstyle(?:[\s_-]*score)?\**\s*[:=\-]\s*" + _DIGIT + _SCALE, re.I),
+    "content": re.compile(r"\bcontent(?:[\s_-]*score)?\**\s*[:=\-]\s*" + _DIGIT + _SCALE, re.IGNORECASE),
+    "style": re.compile(r"\bstyle(?:[\s_-]*score)?\**\s*[:=\-]\s*" + _DIGIT + _SCALE, re.IGNORECASE),
     "score": re.compile(r"\b(?:overall\s+|final\s+)?(?:score|rating)\**\s*(?:is\s*)?[:=\-]?\s*" + _DIGIT + _SCALE
-                        + r"(?!\.?\d)", re.I),
+                        + r"(?!\.?\d)", re.IGNORECASE),
 }
-_FRACTION = re.compile(r"(?<![\w.])" + _DIGIT + r"\s*(?:/|out\s+of)\s*5\b", re.I)
+_FRACTION = re.compile(r"(?<![\w.])" + _DIGIT + r"\s*(?:/|out\s+of)\s*5\b", re.IGNORECASE)
 _ONLY_DIGIT = re.compile(r"^\W*([1-5])(?:\.0)?\W*$")
 
 

@@ -6,7 +6,18 @@ from .reply_format import DEFAULT_REPLY_STYLE, format_reply, parse_reply
 from .styles import STYLE_PROSODY, VOICE_POOLS, Prosody, choose_voice, get_prosody, prosody_table_markdown
 
 __all__ = [
-    "DEFAULT_REPLY_STYLE", "EspeakRenderer", "Prosody", "RENDERERS", "Renderer", "STYLE_PROSODY", "VOICE_POOLS",
-    "choose_voice", "format_reply", "get_prosody", "get_renderer", "parse_reply", "prosody_table_markdown",
+    "DEFAULT_REPLY_STYLE",
+    "RENDERERS",
+    "STYLE_PROSODY",
+    "VOICE_POOLS",
+    "EspeakRenderer",
+    "Prosody",
+    "Renderer",
+    "choose_voice",
+    "format_reply",
+    "get_prosody",
+    "get_renderer",
+    "parse_reply",
+    "prosody_table_markdown",
     "register_renderer",
 ]

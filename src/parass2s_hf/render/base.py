@@ -7,7 +7,8 @@ one by name.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from ..audio import LoadedAudio
 

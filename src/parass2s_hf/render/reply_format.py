@@ -19,7 +19,6 @@ from collections import Counter
 
 from ..constants import REPLY_STYLES
 
-
 DEFAULT_REPLY_STYLE = "neutral"
 _TAG = re.compile(r"^\s*\[\s*style\s*[:=]\s*([^\]\n]*?)\s*\]\s*", re.IGNORECASE)
 

@@ -189,3 +189,20 @@ def test_omni_cli_on_sample(tmp_path, tiny):
     # the model spoke (a random token2wav speaks very quietly: below -60 dBFS it counts as a silent, empty response)
     assert all(r["response_path"] and r["response_seconds"] > 0 for r in got.values())
     assert HEADER in (out / "report.md").read_text()
+
+
+def test_openai_audio_cli_against_a_local_endpoint(tmp_path, tiny, monkeypatch):
+    from test_s2s import audio_answer, serve
+
+    monkeypatch.setenv("PARASS2S_TEST_KEY", "sk-very-secret")
+    out = tmp_path / "run"
+    with serve(audio_answer) as (base, received):
+        rc = cli.main(["evaluate", "--system", "openai-audio", "--api_base", base, "--api_key_env",
+                       "PARASS2S_TEST_KEY", "--config", "sample", "--limit", "1", "--output", str(out),
+                       *judge_args(tiny)])
+    assert rc == 0 and len(received) == 4
+    got = results(out)
+    assert len(got) == 4 and {r["status"] for r in got.values()} == {"ok"}
+    assert {r["response_text"] for r in got.values()} == {"I am sorry to hear that."}
+    for name in ("manifest.json", "results.jsonl", "generations.jsonl", "report.md", "run.json"):
+        assert "sk-very-secret" not in (out / name).read_text()

@@ -1,0 +1,101 @@
+"""`ParaS2SGRPOConfig`: TRL's `GRPOConfig` plus what ParaS2SAlign adds (judge, renderer, prompt audio column)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from trl import GRPOConfig
+
+from .prompts import POLICY_SYSTEM_PROMPT
+
+REWARD_FIELDS = ("score_expected", "score")
+
+
+def _json_dict(name: str, value) -> dict:
+    """TRL style: dict settings may come from the command line as JSON strings."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{name} must be a dict or a JSON object string, got {value!r} ({e}).") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a dict or a JSON object string, got {type(value).__name__}.")
+    return value
+
+
+@dataclass
+class ParaS2SGRPOConfig(GRPOConfig):
+    r"""
+    Configuration of [`ParaS2SGRPOTrainer`]: every [`~trl.GRPOConfig`] field, plus the ones below. Two defaults follow
+    the paper instead of TRL: `num_generations=8` (smaller groups often get equal scores for every completion, which
+    gives no learning signal) and `beta=0.2` (the KL weight to the SFT reference).
+
+    Parameters:
+        prompt_audio_column (`str`, *optional*, defaults to `"audio"`):
+            Column of the train dataset holding the spoken prompts (anything `parass2s_hf.load_audio` reads). Rows
+            without it are text prompts, trained as in stock TRL.
+        policy_system_prompt (`str`, *optional*, defaults to `POLICY_SYSTEM_PROMPT`):
+            System prompt of the policy's conversation (the same as in the SFT warm-up); empty for none.
+        judge_config (`dict` or `str`, *optional*):
+            Fields of `parass2s_hf.judge.JudgeConfig` for the reward (a dict, or a JSON string on the command line).
+            Defaults to `{"mode": "reward_model"}`: one forward of an audio LLM per completion, as in the paper's RL.
+        reward_field (`str`, *optional*, defaults to `"score_expected"`):
+            Which judge output is the reward: `"score_expected"` (continuous, fewer ties in a group) or `"score"`.
+        reward_fallback_to_score (`bool`, *optional*, defaults to `True`):
+            When `reward_field="score_expected"` and the judge has no logits for a completion (e.g. a rubric LLM behind
+            an API), use its integer score instead of leaving the reward missing (counted).
+        renderer (`str`, *optional*, defaults to `"espeak-ng"`):
+            Renderer that speaks each completion in its `[style: ...]` style before it is judged.
+        renderer_kwargs (`dict` or `str`, *optional*):
+            Arguments of the renderer (a dict, or a JSON string).
+        renderer_voice_key (`str`, *optional*, defaults to `"assistant"`):
+            Voice key of every rendered reply: one voice for the policy, so the reward judges style, not voices.
+        max_prompt_seconds (`float`, *optional*, defaults to `30.0`):
+            Longest spoken prompt accepted by the validation pass (audio encoders of Qwen2-Audio see 30 s).
+        validate_prompt_audio (`bool`, *optional*, defaults to `True`):
+            Read every prompt's audio once before training and list the unusable rows (see `drop_invalid_prompts`).
+        drop_invalid_prompts (`bool`, *optional*, defaults to `False`):
+            Drop unusable prompt rows (logged) instead of refusing to train.
+    """
+
+    num_generations: int | None = field(
+        default=8,
+        metadata={"help": "Completions per prompt (the group). The paper uses 8: smaller groups often tie."},
+    )
+    beta: float = field(default=0.2, metadata={"help": "KL weight to the reference (the SFT model); paper: 0.2."})
+    prompt_audio_column: str = field(default="audio", metadata={"help": "column holding the spoken prompts"})
+    policy_system_prompt: str = field(default=POLICY_SYSTEM_PROMPT, metadata={"help": "the policy's system prompt"})
+    judge_config: dict | str | None = field(
+        default=None, metadata={"help": "JudgeConfig fields for the reward (dict or JSON); default reward_model mode"}
+    )
+    reward_field: str = field(default="score_expected", metadata={"help": "score_expected or score"})
+    reward_fallback_to_score: bool = field(
+        default=True, metadata={"help": "use the integer score where the judge has no expected score"}
+    )
+    renderer: str = field(default="espeak-ng", metadata={"help": "renderer that speaks the completions"})
+    renderer_kwargs: dict | str | None = field(default=None, metadata={"help": "renderer arguments (dict or JSON)"})
+    renderer_voice_key: str = field(default="assistant", metadata={"help": "voice key of the rendered replies"})
+    max_prompt_seconds: float = field(default=30.0, metadata={"help": "longest accepted spoken prompt"})
+    validate_prompt_audio: bool = field(default=True, metadata={"help": "check every prompt's audio before training"})
+    drop_invalid_prompts: bool = field(default=False, metadata={"help": "drop unusable prompts instead of failing"})
+
+    def __post_init__(self):
+        super().__post_init__()
+        from ..judge import JudgeConfig
+
+        self.judge_config = {"mode": "reward_model", **_json_dict("judge_config", self.judge_config)}
+        try:
+            JudgeConfig(**self.judge_config)
+        except TypeError as e:
+            raise ValueError(f"judge_config has a field JudgeConfig does not know: {e}") from None
+        self.renderer_kwargs = _json_dict("renderer_kwargs", self.renderer_kwargs)
+        if self.reward_field not in REWARD_FIELDS:
+            raise ValueError(f"reward_field must be one of {list(REWARD_FIELDS)}, got {self.reward_field!r}.")
+        if self.max_prompt_seconds <= 0:
+            raise ValueError(f"max_prompt_seconds must be positive, got {self.max_prompt_seconds!r}.")
+        if self.num_generations is not None and self.num_generations < 2:
+            raise ValueError(f"num_generations must be at least 2 (advantages compare completions within a group), "
+                             f"got {self.num_generations!r}.")

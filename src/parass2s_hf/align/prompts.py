@@ -1,0 +1,27 @@
+"""The policy's prompt: a spoken query in, a reply in the `[style: ...]` format out (design.md, "Reply format").
+
+The same conversation is used for the SFT warm-up and for GRPO, so the policy sees one format throughout.
+"""
+
+from __future__ import annotations
+
+from ..constants import REPLY_STYLES
+
+POLICY_SYSTEM_PROMPT = (
+    "You are a voice assistant in a spoken conversation. Listen to the user: reply to what they said and to how they "
+    "said it (their emotion, tone, age or gender can change what a fitting reply is). Start your reply with the "
+    "speaking style of your voice, written [style: <style>], where <style> is one of: " + ", ".join(REPLY_STYLES)
+    + ". Then write the words to speak: one to three short sentences, no lists or emojis."
+)
+"""The system prompt of the policy (SFT and GRPO)."""
+
+
+def policy_prompt(system_prompt: str | None = POLICY_SYSTEM_PROMPT) -> list[dict]:
+    """The conversation of one spoken query: an optional system message and a user turn holding the audio.
+
+    The audio itself travels in the row's audio column; `{"type": "audio"}` marks where the processor puts it.
+    """
+    chat = [{"role": "user", "content": [{"type": "audio"}]}]
+    if system_prompt:
+        chat.insert(0, {"role": "system", "content": system_prompt})
+    return chat

@@ -1,0 +1,145 @@
+"""The ParaS2SAlign reward: speak each completion in its `[style: ...]` style, then judge (query audio, spoken reply).
+
+A TRL reward function (`reward(prompts, completions, completion_ids, **columns) -> list[float | None]`): one batched
+judge call per generation batch, every completion scored once. An empty reply is the policy's failure and gets the
+minimum score; a completion that cannot be rendered or judged gets `None` (a missing reward, counted by reason), which
+`GRPOTrainer` leaves out of its group's mean and standard deviation and gives a zero advantage — never a 0 reward.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter, defaultdict
+from typing import Any
+
+import numpy as np
+
+from ..audio import AudioError, load_audio
+from ..constants import DIMENSIONS, SCORE_MIN, STYLES
+from ..judge.items import STATUS_OK, JudgeItem
+from ..render import get_renderer, parse_reply
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a TRL completion: a string, or a conversational list of messages (the assistant's contents)."""
+    if isinstance(completion, str):
+        return completion
+    parts = []
+    for message in completion:
+        content = message.get("content", "")
+        if isinstance(content, list):
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        parts.append(content or "")
+    return "".join(parts)
+
+
+class ParaS2SReward:
+    """Reward function of `ParaS2SGRPOTrainer` (usable with any TRL trainer that passes dataset columns to rewards).
+
+    Args:
+        judge (`ParaS2SJudge`): the judge; `reward_model` mode is the paper's RL reward (one forward per completion).
+        renderer (`Renderer` or `str`, *optional*, defaults to `"espeak-ng"`): speaks each reply in its style.
+        audio_column (`str`, *optional*, defaults to `"audio"`): the column holding the spoken prompt.
+        reward_field (`str`, *optional*, defaults to `"score_expected"`): the judge output used as reward.
+        fallback_to_score (`bool`, *optional*, defaults to `True`): use the integer score where the expected one is
+            missing.
+        voice_key (`str`, *optional*, defaults to `"assistant"`): the renderer's voice key for every reply.
+        renderer_kwargs (`dict`, *optional*): arguments of the renderer when given by name.
+
+    Attributes:
+        missing (`Counter`): missing rewards by reason (`render_failed`, `judge_missing`, `judge_invalid_input`,
+            `invalid_prompt_audio`).
+        reply_styles (`Counter`): reply-tag outcomes from `parse_reply` (`ok`, `missing_tag`, `unknown_style`).
+        timings (`Counter`): seconds spent rendering (`render`) and judging (`judge`).
+    """
+
+    __name__ = "parass2s_judge"  # TRL names the reward's metrics after it
+
+    def __init__(self, judge, renderer="espeak-ng", *, audio_column: str = "audio", reward_field: str = "score_expected",
+                 fallback_to_score: bool = True, voice_key: str = "assistant", renderer_kwargs: dict | None = None):
+        self.judge = judge
+        self.renderer = get_renderer(renderer, **(renderer_kwargs or {})) if isinstance(renderer, str) else renderer
+        self.audio_column, self.reward_field, self.fallback_to_score = audio_column, reward_field, fallback_to_score
+        self.voice_key = voice_key
+        self.missing, self.reply_styles, self.timings = Counter(), Counter(), Counter()
+
+    def _queries(self, audios: list) -> list:
+        """Each distinct prompt's audio loaded once (the G completions of a group share their prompt's audio)."""
+        loaded, out = {}, []
+        for audio in audios:
+            key = id(audio)
+            if key not in loaded:
+                try:
+                    loaded[key] = load_audio(audio, name="prompt audio").array
+                except AudioError as e:
+                    loaded[key] = e
+            out.append(loaded[key])
+        return out
+
+    def __call__(self, prompts, completions, completion_ids=None, **columns) -> list[float | None]:
+        n = len(completions)
+        log_metric = columns.get("log_metric")
+        audios = columns.get(self.audio_column)
+        if audios is None:
+            raise ValueError(f"The reward needs the spoken prompts in column {self.audio_column!r}; the batch has "
+                             f"{sorted(k for k in columns if k not in ('trainer_state', 'log_extra', 'log_metric'))}.")
+        queries = self._queries(list(audios))
+
+        def column(name):
+            values = columns.get(name)
+            return list(values) if values is not None else [None] * n
+
+        dimensions, styles, texts, requirements = column("dimension"), column("style"), column("text"), \
+            column("requirement")
+        rewards: list[float | None] = [None] * n
+        items, index = [], []
+        start = time.perf_counter()
+        for i, completion in enumerate(completions):
+            if isinstance(queries[i], AudioError):
+                self.missing["invalid_prompt_audio"] += 1
+                continue
+            style, text = parse_reply(completion_text(completion), self.reply_styles)
+            if not text.strip():  # said nothing: the policy's failure, scored like an empty response in evaluation
+                rewards[i] = float(SCORE_MIN)
+                continue
+            try:
+                reply = self.renderer.render(text, style, self.voice_key)
+            except Exception:  # noqa: BLE001  (one completion's failure is a missing reward, not a crash)
+                self.missing["render_failed"] += 1
+                continue
+            dim = dimensions[i] if dimensions[i] in DIMENSIONS else None
+            query_style = styles[i] if dim and styles[i] in STYLES[dim] else None
+            items.append(JudgeItem(query_audio=queries[i], response_audio=reply.array, sampling_rate=reply.sampling_rate,
+                                   dimension=dim, query_style=query_style, query_text=texts[i] or None,
+                                   requirement=requirements[i] or None))
+            index.append(i)
+        self.timings["render"] += time.perf_counter() - start
+        start = time.perf_counter()
+        for i, result in zip(index, self.judge.score(items) if items else []):
+            value = getattr(result, self.reward_field)
+            if value is None and self.fallback_to_score and result.score is not None:
+                value = result.score
+            if result.status != STATUS_OK or value is None:
+                self.missing[f"judge_{result.status}"] += 1
+                continue
+            rewards[i] = float(value)
+        self.timings["judge"] += time.perf_counter() - start
+        if log_metric is not None:
+            self._log(log_metric, rewards, dimensions)
+        return rewards
+
+    @staticmethod
+    def _log(log_metric, rewards, dimensions) -> None:
+        by_dim = defaultdict(list)
+        for reward, dim in zip(rewards, dimensions):
+            if reward is not None:
+                by_dim[dim if dim in DIMENSIONS else "other"].append(reward)
+        for dim, values in by_dim.items():
+            log_metric(f"parass2s/reward/{dim}", float(np.mean(values)))
+        log_metric("parass2s/missing_reward_frac", sum(r is None for r in rewards) / max(1, len(rewards)))
+
+
+def prompt_key(audio) -> str:
+    """A stable key of a prompt's audio (for caches): a hash of its samples."""
+    return hashlib.sha1(np.ascontiguousarray(audio, dtype=np.float32).tobytes()).hexdigest()

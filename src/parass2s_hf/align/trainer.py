@@ -1,0 +1,259 @@
+"""`ParaS2SGRPOTrainer`: GRPO with spoken prompts and the ParaS2S judge as reward (ParaS2SAlign, paper Part 3).
+
+Stock `GRPOTrainer` (trl 1.16) carries images, not audio, to generation and to the log-prob forwards. This subclass
+overrides five private methods so that the prompt's audio reaches generation, the reference and old log-probs and
+the loss (design.md, "GRPO"):
+
+- `_generate_and_score_completions`: decodes each row's audio once per distinct prompt, builds the policy's
+  conversation, runs the processor (audio placeholders expanded, log-mel features), and keeps the features beside the
+  batch so TRL splits and shuffles them with it;
+- `_tokenize_prompts`: hands generation the processor's token ids and features;
+- `_compute_loss` and `_get_per_token_logps_and_entropies`: put the features back into every policy/reference forward
+  (a forward pre-hook, chunk by chunk);
+- `_calculate_rewards`: logs within-group reward spread, the fraction of groups whose rewards are all equal and the
+  missing rewards, over the whole (gathered) generation batch.
+
+Rows without audio are text prompts and take stock TRL's path untouched. These are private methods of trl: the
+package pins trl to the minor version they were written against, and `tests/test_grpo.py` fails loudly when their
+signatures change.
+
+```python
+>>> from parass2s_hf.align import ParaS2SGRPOConfig, ParaS2SGRPOTrainer, to_policy_rows
+>>> from parass2s_hf import load_parass2sbench
+>>> args = ParaS2SGRPOConfig(output_dir="runs/grpo", judge_config={"mode": "reward_model",
+...                          "audio_llm": "Qwen/Qwen2-Audio-7B-Instruct"})
+>>> trainer = ParaS2SGRPOTrainer(model="runs/sft/merged", args=args,
+...                              train_dataset=to_policy_rows(load_parass2sbench("synthetic", split="train")))
+>>> trainer.train()
+```
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from trl import GRPOTrainer
+
+from ..audio import load_audio
+from ..constants import SAMPLING_RATE
+from .config import ParaS2SGRPOConfig
+from .data import to_policy_rows
+from .prompts import policy_prompt
+from .reward import ParaS2SReward, prompt_key
+
+logger = logging.getLogger(__name__)
+
+AUDIO_FEATURES = ("input_features", "feature_attention_mask")
+UNQUANTISED_MODULES = ("audio_tower", "multi_modal_projector", "lm_head")
+"""Kept in full precision under 4-bit quantisation: the audio encoder and its projector (quantising them costs the
+policy its hearing for little memory) and the output head."""
+
+PAPER_CITATION = """\
+@article{parass2s2025,
+    title         = {{ParaS2S: Benchmarking and Aligning Spoken Language Models for Paralinguistic-aware Speech-to-Speech Interaction}},
+    year          = 2025,
+    eprint        = {arXiv:2511.08723}
+}"""
+
+
+class ParaS2SGRPOTrainer(GRPOTrainer):
+    """GRPO with spoken prompts, rewarded by the ParaS2S judge on the spoken reply.
+
+    Args:
+        model (`str` or `PreTrainedModel`): the policy, an audio LLM (Qwen2-Audio family; Qwen2.5-Omni thinker on GPU),
+            ideally the SFT warm-up merged into its base (`examples/train_sft.py`), so that the KL reference is the
+            SFT model. A path is loaded with `quantization_config`, keeping `UNQUANTISED_MODULES` in full precision.
+        reward_funcs (*optional*): TRL reward functions. Defaults to one `ParaS2SReward` built from `args`
+            (`judge_config`, `renderer`, ...). Pass your own (e.g. a `ParaS2SReward` with a shared judge) to override.
+        args (`ParaS2SGRPOConfig`, *optional*): the configuration.
+        train_dataset (`datasets.Dataset`): rows with the spoken prompt in `args.prompt_audio_column` (see
+            `to_policy_rows`), and optionally `dimension`, `style`, `text`, `requirement` for the judge. Validated
+            before training (unusable audio is listed).
+        judge (`ParaS2SJudge`, *optional*): a ready judge for the default reward (instead of building one from
+            `args.judge_config`): how tests inject tiny models and how a loaded judge is shared.
+        **kwargs: the other arguments of `GRPOTrainer` (`processing_class`, `peft_config`, `quantization_config`,
+            `callbacks`, ...).
+    """
+
+    _tag_names = ["trl", "grpo", "parass2s", "speech-to-speech", "paralinguistics"]
+    _name = "ParaS2S-GRPO"
+    _paper = {"title": "ParaS2S: Benchmarking and Aligning Spoken Language Models for Paralinguistic-aware "
+                       "Speech-to-Speech Interaction", "id": "2511.08723", "citation": PAPER_CITATION}
+
+    def __init__(self, model, reward_funcs=None, args: ParaS2SGRPOConfig | None = None, train_dataset=None,
+                 eval_dataset=None, judge=None, quantization_config=None, **kwargs):
+        if args is None:
+            name = model if isinstance(model, str) else model.config._name_or_path
+            args = ParaS2SGRPOConfig(f"{str(name).split('/')[-1]}-ParaS2S-GRPO")
+        if not isinstance(args, ParaS2SGRPOConfig):
+            raise TypeError(f"args must be a ParaS2SGRPOConfig, got {type(args).__name__}.")
+        has_audio = train_dataset is not None and args.prompt_audio_column in getattr(train_dataset, "column_names", [])
+        if has_audio and args.validate_prompt_audio:
+            train_dataset = to_policy_rows(train_dataset, args.prompt_audio_column, drop_invalid=args.drop_invalid_prompts)
+        if isinstance(model, str):
+            model = self._load_policy(model, args, quantization_config)
+        # TRL suppresses `config.image_token_id` while sampling (a sampled placeholder would mismatch the features);
+        # for an audio LLM that placeholder is the audio token.
+        audio_token = getattr(model.config, "audio_token_index", None) or getattr(model.config, "audio_token_id", None)
+        if audio_token is not None and getattr(model.config, "image_token_id", None) is None:
+            model.config.image_token_id = audio_token
+        if reward_funcs is None:
+            reward_funcs = [self._default_reward(args, judge)]
+        self._audio_ctx = None
+        self._rows = None
+        self.audio_forwards = 0
+        """Policy/reference forwards that received the prompt audio (a test checks every forward does)."""
+        super().__init__(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_dataset,
+                         eval_dataset=eval_dataset, **kwargs)
+
+    # ---- set-up ----
+    @staticmethod
+    def _load_policy(model_id: str, args: ParaS2SGRPOConfig, quantization_config):
+        from trl.trainer.utils import create_model_from_path
+
+        kwargs = dict(args.model_init_kwargs or {})
+        if quantization_config is not None:
+            skip = list(getattr(quantization_config, "llm_int8_skip_modules", None) or [])
+            missing = [m for m in UNQUANTISED_MODULES if m not in skip]
+            if missing:
+                quantization_config.llm_int8_skip_modules = skip + missing
+            kwargs["quantization_config"] = quantization_config
+        if args.distributed_state.distributed_type in ["MULTI_GPU", "DEEPSPEED"]:
+            kwargs["device_map"] = None
+        kwargs.setdefault("trust_remote_code", args.trust_remote_code)
+        return create_model_from_path(model_id, **kwargs)
+
+    @staticmethod
+    def _default_reward(args: ParaS2SGRPOConfig, judge):
+        from ..judge import JudgeConfig, ParaS2SJudge
+
+        if judge is None:
+            judge = ParaS2SJudge(JudgeConfig(**args.judge_config))
+        return ParaS2SReward(judge, args.renderer, audio_column=args.prompt_audio_column,
+                             reward_field=args.reward_field, fallback_to_score=args.reward_fallback_to_score,
+                             voice_key=args.renderer_voice_key, renderer_kwargs=args.renderer_kwargs)
+
+    # ---- audio prompts ----
+    def _is_audio_batch(self, inputs) -> bool:
+        column = self.args.prompt_audio_column
+        with_audio = [column in x and x[column] is not None for x in inputs]
+        if any(with_audio) and not all(with_audio):
+            raise ValueError(f"A batch mixes rows with and without {column!r}; a dataset must be all spoken or all text "
+                             f"prompts.")
+        return bool(inputs) and all(with_audio)
+
+    def _encode_prompts(self, inputs) -> tuple[list[dict], dict]:
+        """Rows with the decoded audio shared between repeats of a prompt, and the processor's output per row."""
+        column = self.args.prompt_audio_column
+        processor = self.processing_class
+        chat = policy_prompt(self.args.policy_system_prompt or None)
+        by_key, rows, encoded = {}, [], []
+        for x in inputs:
+            audio = load_audio(x[column], name=f"prompt {x.get('id', '')}".strip())
+            key = prompt_key(audio.array)
+            if key not in by_key:
+                conversation = x.get("prompt") or chat
+                text = processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+                enc = processor(text=[text], audio=[audio.array], sampling_rate=SAMPLING_RATE, return_tensors="pt")
+                by_key[key] = ({"array": audio.array, "sampling_rate": SAMPLING_RATE}, conversation, enc)
+            shared, conversation, enc = by_key[key]
+            rows.append({**x, column: shared, "prompt": conversation})
+            encoded.append(enc)
+        features = {name: torch.cat([e[name] for e in encoded]) for name in AUDIO_FEATURES}
+        return rows, {"input_ids": [e["input_ids"][0].tolist() for e in encoded], **features}
+
+    @contextmanager
+    def _audio(self, features: tuple | None):
+        previous, self._audio_ctx = self._audio_ctx, features
+        try:
+            yield
+        finally:
+            self._audio_ctx = previous
+
+    def _generate_and_score_completions(self, inputs):
+        if not self._is_audio_batch(inputs):
+            return super()._generate_and_score_completions(inputs)
+        rows, self._encoded = self._encode_prompts(inputs)
+        features = tuple(self._encoded[name] for name in AUDIO_FEATURES)
+        try:
+            with self._audio(features):  # the old and reference log-probs computed in here see the audio
+                output = super()._generate_and_score_completions(rows)
+        finally:
+            self._encoded = None
+        # beside the batch, so TRL's split/shuffle of the generation batch keeps each row with its features
+        for name, value in zip(AUDIO_FEATURES, features):
+            output[name] = value.to(output["prompt_ids"].device)
+        return output
+
+    def _tokenize_prompts(self, prompts: list):
+        encoded = getattr(self, "_encoded", None)
+        if encoded is None:
+            return super()._tokenize_prompts(prompts)
+        return encoded["input_ids"], None, {name: encoded[name] for name in AUDIO_FEATURES}
+
+    def _compute_loss(self, model, inputs):
+        if AUDIO_FEATURES[0] not in inputs:
+            return super()._compute_loss(model, inputs)
+        with self._audio(tuple(inputs[name] for name in AUDIO_FEATURES)):
+            return super()._compute_loss(model, inputs)
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
+                                           *args, **kwargs):
+        if self._audio_ctx is None:
+            return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep,
+                                                              batch_size, *args, **kwargs)
+        features, mask = self._audio_ctx
+        if features.size(0) != input_ids.size(0):
+            raise RuntimeError(f"{features.size(0)} prompt audio feature rows for {input_ids.size(0)} sequences: the "
+                               f"audio and the batch went out of step.")
+        step = batch_size or input_ids.size(0)
+        parts = []
+        for start in range(0, input_ids.size(0), step):
+            rows = slice(start, start + step)
+
+            def inject(module, args_, kwargs_, rows=rows):
+                self.audio_forwards += 1
+                return args_, {**kwargs_, "input_features": features[rows].to(module.dtype),
+                               "feature_attention_mask": mask[rows]}
+
+            hook = model.register_forward_pre_hook(inject, with_kwargs=True)
+            try:
+                parts.append(super()._get_per_token_logps_and_entropies(
+                    model, input_ids[rows], attention_mask[rows], logits_to_keep, step, *args, **kwargs))
+            finally:
+                hook.remove()
+        return tuple(_concat(values) for values in zip(*parts))
+
+    # ---- reward statistics ----
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        mode = "train" if self.model.training else "eval"
+        group = self.num_generations if mode == "train" else self.num_generations_eval
+        total = rewards_per_func.nansum(dim=1)
+        total[torch.isnan(rewards_per_func).all(dim=1)] = torch.nan
+        if group and total.numel() % group == 0:
+            grouped = total.view(-1, group)
+            valid = ~torch.isnan(grouped)
+            spreads, zero = [], 0
+            for values, ok in zip(grouped, valid):
+                kept = values[ok]
+                if kept.numel() >= 2:
+                    spread = float(kept.std(unbiased=False))
+                    spreads.append(spread)
+                    zero += spread < 1e-6
+            if spreads:
+                self._metrics[mode]["parass2s/group_reward_std"].append(float(np.mean(spreads)))
+                self._metrics[mode]["parass2s/frac_groups_zero_spread"].append(zero / len(spreads))
+        self._metrics[mode]["parass2s/missing_rewards"].append(float(torch.isnan(total).sum()))
+        return rewards_per_func
+
+
+def _concat(values):
+    if values[0] is None:
+        return None
+    if values[0].dim() == 0:  # a scalar per chunk (the MoE aux loss): their mean
+        return torch.stack(values).mean()
+    return torch.cat(values)

@@ -403,3 +403,14 @@ def test_batching_does_not_change_scores(tiny, monkeypatch):
     single = ParaS2SJudge(tiny_config(tiny, mode="reward_model", batch_size=1)).score(items(3))
     for a, b in zip(batched, single):
         assert a.score_expected == pytest.approx(b.score_expected, abs=1e-4)
+
+
+def test_4bit_judge_keeps_the_audio_tower_unquantised(tiny):
+    pytest.importorskip("bitsandbytes")
+    import bitsandbytes as bnb
+
+    from parass2s_hf.judge.backends import AudioLLMBackend
+
+    backend = AudioLLMBackend(tiny["audio_llm"], JudgeConfig(load_in_4bit=True))
+    four_bit = [n for n, m in backend.model.named_modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert four_bit and not [n for n in four_bit if "audio_tower" in n or "multi_modal_projector" in n]

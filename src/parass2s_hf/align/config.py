@@ -22,7 +22,7 @@ def _json_dict(name: str, value) -> dict:
         except json.JSONDecodeError as e:
             raise ValueError(f"{name} must be a dict or a JSON object string, got {value!r} ({e}).") from None
     if not isinstance(value, dict):
-        raise ValueError(f"{name} must be a dict or a JSON object string, got {type(value).__name__}.")
+        raise TypeError(f"{name} must be a dict or a JSON object string, got {type(value).__name__}.")
     return value
 
 
@@ -96,6 +96,3 @@ class ParaS2SGRPOConfig(GRPOConfig):
             raise ValueError(f"reward_field must be one of {list(REWARD_FIELDS)}, got {self.reward_field!r}.")
         if self.max_prompt_seconds <= 0:
             raise ValueError(f"max_prompt_seconds must be positive, got {self.max_prompt_seconds!r}.")
-        if self.num_generations is not None and self.num_generations < 2:
-            raise ValueError(f"num_generations must be at least 2 (advantages compare completions within a group), "
-                             f"got {self.num_generations!r}.")

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -39,6 +40,7 @@ from trl import GRPOTrainer
 
 from ..audio import load_audio
 from ..constants import SAMPLING_RATE
+from ..judge.backends import skip_patterns
 from .config import ParaS2SGRPOConfig
 from .data import to_policy_rows
 from .prompts import policy_prompt
@@ -78,9 +80,9 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
             `callbacks`, ...).
     """
 
-    _tag_names = ["trl", "grpo", "parass2s", "speech-to-speech", "paralinguistics"]
+    _tag_names: ClassVar[list] = ["trl", "grpo", "parass2s", "speech-to-speech", "paralinguistics"]
     _name = "ParaS2S-GRPO"
-    _paper = {"title": "ParaS2S: Benchmarking and Aligning Spoken Language Models for Paralinguistic-aware "
+    _paper: ClassVar[dict] = {"title": "ParaS2S: Benchmarking and Aligning Spoken Language Models for Paralinguistic-aware "
                        "Speech-to-Speech Interaction", "id": "2511.08723", "citation": PAPER_CITATION}
 
     def __init__(self, model, reward_funcs=None, args: ParaS2SGRPOConfig | None = None, train_dataset=None,
@@ -117,9 +119,8 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
         kwargs = dict(args.model_init_kwargs or {})
         if quantization_config is not None:
             skip = list(getattr(quantization_config, "llm_int8_skip_modules", None) or [])
-            missing = [m for m in UNQUANTISED_MODULES if m not in skip]
-            if missing:
-                quantization_config.llm_int8_skip_modules = skip + missing
+            quantization_config.llm_int8_skip_modules = skip + [p for p in skip_patterns(UNQUANTISED_MODULES)
+                                                                if p not in skip]
             kwargs["quantization_config"] = quantization_config
         if args.distributed_state.distributed_type in ["MULTI_GPU", "DEEPSPEED"]:
             kwargs["device_map"] = None

@@ -70,6 +70,17 @@ def _torch_dtype(name: str):
         raise ValueError(f"Unknown torch_dtype {name!r}; use 'auto', 'bfloat16', 'float16' or 'float32'.") from None
 
 
+def skip_patterns(modules: Sequence[str]) -> list[str]:
+    """`llm_int8_skip_modules` entries that keep `modules` (e.g. `audio_tower`) out of bitsandbytes quantisation at
+    any depth. transformers 5.2x matches a skip entry from the start of a module's full name, as a regex, or as a
+    suffix, so a bare `"audio_tower"` misses `model.audio_tower.layers.0.fc1`: each name is given both bare (older
+    releases match substrings) and as `.*name` (a regex from the start)."""
+    out = []
+    for name in modules:
+        out += [name, f".*{name}"] if name != "lm_head" else [name]
+    return out
+
+
 def load_kwargs(cfg, quantize: bool, skip_modules: Sequence[str] = ()) -> dict:
     """`from_pretrained` arguments from a `JudgeConfig`: dtype, device map, safetensors only, no remote code unless
     asked, and 4-bit NF4 when configured (the audio encoder and projector stay unquantised)."""
@@ -88,7 +99,7 @@ def load_kwargs(cfg, quantize: bool, skip_modules: Sequence[str] = ()) -> dict:
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32,
-            llm_int8_skip_modules=list(skip_modules) + ["lm_head"],
+            llm_int8_skip_modules=skip_patterns([*skip_modules, "lm_head"]),
         )
     return kwargs
 

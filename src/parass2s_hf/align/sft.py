@@ -1,0 +1,329 @@
+"""The warm-up SFT of ParaS2SAlign: teach the policy the reply format on demonstrations before GRPO.
+
+A demonstration is a ParaS2SBench row: its spoken query (the `audio` column) is the prompt, and its reference reply
+written in the reply format (`[style: <reply style>] <reply text>`) is the target. The prompt is the policy's own
+conversation (`policy_prompt`), so SFT and GRPO see one format. The loss covers the target tokens and the
+end-of-turn token after them (so the policy learns to stop); the system prompt, the audio and the chat template's
+scaffolding are masked.
+
+```python
+>>> from transformers import AutoProcessor
+>>> from parass2s_hf import load_parass2sbench
+>>> from parass2s_hf.align.sft import AudioSFTCollator, demonstration_rows, merge_lora_and_save
+>>> rows = demonstration_rows(load_parass2sbench("synthetic", split="train"))
+>>> collator = AudioSFTCollator(AutoProcessor.from_pretrained("Qwen/Qwen2-Audio-7B-Instruct"))
+>>> batch = collator([rows[0], rows[1]])     # input_ids, attention_mask, labels, input_features, feature_attention_mask
+>>> # SFTTrainer(..., data_collator=collator, args=SFTConfig(remove_unused_columns=False,
+>>> #            dataset_kwargs={"skip_prepare_dataset": True})), then, after training:
+>>> merge_lora_and_save("runs/sft", "runs/sft/merged")   # the GRPO recipe's starting checkpoint
+```
+`examples/train_sft.py` is the full recipe.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from ..audio import AudioError, load_audio
+from ..constants import SAMPLING_RATE
+from ..render import format_reply
+from .prompts import POLICY_SYSTEM_PROMPT, policy_prompt
+
+logger = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+"""Label of the positions that do not count in the loss (PyTorch's cross-entropy default)."""
+
+LANGUAGE_MODEL_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+"""The attention and MLP projections of a Qwen2-style language model: the default LoRA targets."""
+
+QUANTIZATION_SKIP_MODULES = ("audio_tower", "multi_modal_projector", "lm_head")
+"""Modules kept out of 4-bit quantisation: the audio encoder and its projector (small, and sensitive to it) and the
+LM head."""
+
+
+def demonstration_target(row: dict) -> str | None:
+    """The SFT target of a ParaS2SBench row: its reference reply in the reply format.
+
+    Args:
+        row (`dict`): a row with `reference_reply` and `reference_reply_style`.
+
+    Returns:
+        `str` or `None`: `"[style: <reference_reply_style>] <reference_reply>"`, or `None` when the row has no
+        reference reply (real-corpus rows), which is then no demonstration.
+
+    Raises:
+        `ValueError`: the reference reply style is outside the reply vocabulary (names the row id).
+    """
+    reply = (row.get("reference_reply") or "").strip()
+    style = (row.get("reference_reply_style") or "").strip()
+    if not reply or not style:
+        return None
+    try:
+        return format_reply(style, reply)
+    except ValueError as e:
+        raise ValueError(f"Demonstration row {row.get('id')!r}: {e}") from e
+
+
+def demonstration_rows(dataset, limit: int | None = None):
+    """Keep the rows of `dataset` that have a demonstration target (see `demonstration_target`), logging how many
+    were skipped; the audio is not decoded.
+
+    Args:
+        dataset (`datasets.Dataset`): ParaS2SBench rows (or any rows with `reference_reply` and
+            `reference_reply_style`).
+        limit (`int`, *optional*): keep at most this many demonstrations (the first ones).
+
+    Returns:
+        `datasets.Dataset`: the demonstrations.
+
+    Raises:
+        `ValueError`: the reference columns are missing, or no row has a reference reply.
+    """
+    missing = [c for c in ("reference_reply", "reference_reply_style") if c not in dataset.column_names]
+    if missing:
+        raise ValueError(f"The dataset has no {missing} column(s) (its columns are {dataset.column_names}); SFT "
+                         f"demonstrations need a reference reply and its style (ParaS2SBench synthetic rows).")
+
+    def has_target(reply, style):
+        return bool((reply or "").strip() and (style or "").strip())
+
+    total = len(dataset)
+    kept = dataset.filter(has_target, input_columns=["reference_reply", "reference_reply_style"])
+    skipped = total - len(kept)
+    if skipped:
+        logger.warning("skipped %d of %d rows without a reference reply (real-corpus rows are no demonstrations)",
+                       skipped, total)
+    if len(kept) == 0:
+        raise ValueError(f"None of the {total} rows has a reference reply: nothing to train on. Use a synthetic "
+                         f"ParaS2SBench config (e.g. dataset_config='synthetic', split='train').")
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"limit={limit}; expected a positive number of demonstrations, or None for all.")
+        kept = kept.select(range(min(limit, len(kept))))
+    return kept
+
+
+class AudioSFTCollator:
+    """Data collator for SFT of an audio LLM on demonstrations: builds the chat of each row, runs the processor and
+    masks everything but the target.
+
+    Per row, the conversation is `policy_prompt(system_prompt)` plus an assistant turn holding
+    `demonstration_target(row)`. The processor renders it with the audio placeholder expanded to one token per
+    encoder frame and computes the log-mel `input_features` with their `feature_attention_mask`. The prompt's length
+    is read from the same processor call on the prompt-only chat (with `add_generation_prompt=True`), so the audio
+    expansion is the same in both. `labels` are `input_ids` with the prompt, everything after the end-of-turn token
+    that closes the target, and padding set to -100. Rows are processed one by one (the Whisper feature extractor is
+    slower per clip on a batch) and right-padded into a batch.
+
+    Args:
+        processor (`transformers.ProcessorMixin`): the audio LLM's processor (e.g. `Qwen2AudioProcessor`), with a
+            chat template that renders `{"type": "audio"}` parts.
+        system_prompt (`str`, *optional*, defaults to `POLICY_SYSTEM_PROMPT`): the policy's system prompt (`None` or
+            empty for none); use the one GRPO uses.
+        audio_column (`str`, *optional*, defaults to `"audio"`): the column holding the spoken query.
+        max_seconds (`float`, *optional*, defaults to `60`): longest accepted query.
+
+    Returns (on call with a list of rows):
+        `dict[str, torch.Tensor]`: `input_ids`, `attention_mask`, `labels` (batch, longest row) and
+        `input_features` (batch, mel bins, frames), `feature_attention_mask` (batch, frames).
+
+    Raises (on call):
+        `ValueError`: a row's audio is unusable, or it has no target (the message names the row id).
+    """
+
+    def __init__(self, processor, system_prompt: str | None = POLICY_SYSTEM_PROMPT, audio_column: str = "audio",
+                 max_seconds: float = 60):
+        tokenizer = getattr(processor, "tokenizer", None)
+        if tokenizer is None or getattr(processor, "feature_extractor", None) is None:
+            raise ValueError(f"AudioSFTCollator needs an audio LLM processor with a tokenizer and a feature extractor; "
+                             f"got {type(processor).__name__}.")
+        self.processor = processor
+        self.tokenizer = tokenizer
+        self.system_prompt = system_prompt
+        self.audio_column = audio_column
+        self.max_seconds = max_seconds
+        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        if self.pad_token_id is None:
+            raise ValueError("The processor's tokenizer has neither a pad token nor an eos token to pad with.")
+        self.eos_token_id = tokenizer.eos_token_id
+
+    def _process(self, chat: list[dict], audio, add_generation_prompt: bool):
+        text = self.processor.apply_chat_template(chat, tokenize=False, add_generation_prompt=add_generation_prompt)
+        return self.processor(text=[text], audio=[audio], sampling_rate=SAMPLING_RATE, return_tensors="pt")
+
+    def encode(self, row: dict) -> dict:
+        """One row's processor outputs (batch of one) with its `labels`."""
+        row_id = row.get("id", "<no id>")
+        target = demonstration_target(row)
+        if target is None:
+            raise ValueError(f"Demonstration row {row_id!r} has no target: its reference_reply or "
+                             f"reference_reply_style is empty. Filter the dataset with demonstration_rows first.")
+        if self.audio_column not in row:
+            raise ValueError(f"Demonstration row {row_id!r} has no audio column {self.audio_column!r} (its columns: "
+                             f"{sorted(row)}); keep remove_unused_columns=False in the training arguments.")
+        try:
+            audio = load_audio(row[self.audio_column], max_seconds=self.max_seconds, name=f"row {row_id!r}").array
+        except AudioError as e:
+            raise ValueError(f"Demonstration row {row_id!r} has unusable audio: {e.problem}") from e
+
+        prompt = policy_prompt(self.system_prompt)
+        full = self._process(prompt + [{"role": "assistant", "content": target}], audio, add_generation_prompt=False)
+        prompt_ids = self._process(prompt, audio, add_generation_prompt=True)["input_ids"][0]
+        input_ids = full["input_ids"][0]
+        n = len(prompt_ids)
+        if len(input_ids) <= n or not bool((input_ids[:n] == prompt_ids).all()):
+            raise ValueError(f"Demonstration row {row_id!r}: the chat template does not render the prompt as a prefix "
+                             f"of the conversation with the reply, so the prompt cannot be masked. Use a chat "
+                             f"template whose generation prompt ends where the assistant's reply starts.")
+        end = len(input_ids)
+        if self.eos_token_id is not None:
+            closing = (input_ids[n:] == self.eos_token_id).nonzero()
+            if len(closing):
+                end = n + int(closing[0, 0]) + 1  # the end-of-turn token counts: the policy must learn to stop
+        labels = input_ids.clone()
+        labels[:n] = IGNORE_INDEX
+        labels[end:] = IGNORE_INDEX
+        full["labels"] = labels[None]
+        return full
+
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict:
+        import torch
+
+        if not rows:
+            raise ValueError("AudioSFTCollator got an empty batch.")
+        parts = [self.encode(row) for row in rows]
+        width = max(p["input_ids"].shape[1] for p in parts)
+        fill = {"input_ids": self.pad_token_id, "attention_mask": 0, "labels": IGNORE_INDEX}
+        batch = {}
+        for key in ("input_ids", "attention_mask", "labels"):
+            batch[key] = torch.cat([torch.nn.functional.pad(p[key], (0, width - p[key].shape[1]), value=fill[key])
+                                    for p in parts])
+        for key in parts[0]:  # audio tensors: one row per clip, all padded to the encoder's length by the processor
+            if key not in batch and hasattr(parts[0][key], "shape"):
+                batch[key] = torch.cat([p[key] for p in parts])
+        return batch
+
+
+def language_model_lora_targets(target_modules: str | Sequence[str] | None = None) -> str:
+    """LoRA `target_modules` for an audio LLM that reach the language model's linear layers only (never the audio
+    tower or the projector, whose attention layers share names such as `q_proj`).
+
+    Args:
+        target_modules (`str` or `list[str]`, *optional*): module names (e.g. `["q_proj", "v_proj"]`), a single name,
+            `"all-linear"`, or a regular expression (returned as is). `None` or `"all-linear"`: the attention and
+            MLP projections (`LANGUAGE_MODEL_PROJECTIONS`).
+
+    Returns:
+        `str`: a regular expression for `peft.LoraConfig(target_modules=...)`, matched against full module names.
+    """
+    import re
+
+    if target_modules is None or target_modules == "all-linear":
+        names = list(LANGUAGE_MODEL_PROJECTIONS)
+    elif isinstance(target_modules, str):
+        if not re.fullmatch(r"\w+", target_modules):
+            return target_modules
+        names = [target_modules]
+    else:
+        names = list(target_modules)
+    bad = [n for n in names if not re.fullmatch(r"\w+", n)]
+    if bad:
+        raise ValueError(f"LoRA target modules {bad} are not module names; give names such as {['q_proj', 'v_proj']}"
+                         f" or one regular expression.")
+    return r".*language_model\..*\.(" + "|".join(names) + ")"
+
+
+def quantization_config_for_audio_llm(load_in_4bit: bool = True, load_in_8bit: bool = False,
+                                      quant_type: str = "nf4", double_quant: bool = False,
+                                      compute_dtype=None, quant_storage=None):
+    """`BitsAndBytesConfig` for QLoRA on an audio LLM: the language model in 4-bit (or 8-bit), the audio tower,
+    projector and LM head unquantised (`QUANTIZATION_SKIP_MODULES`).
+
+    Args:
+        load_in_4bit (`bool`, *optional*, defaults to `True`): 4-bit weights.
+        load_in_8bit (`bool`, *optional*, defaults to `False`): 8-bit weights instead.
+        quant_type (`str`, *optional*, defaults to `"nf4"`): `"nf4"` or `"fp4"`.
+        double_quant (`bool`, *optional*, defaults to `False`): quantise the quantisation constants too.
+        compute_dtype (`torch.dtype` or `str`, *optional*): dtype of the 4-bit matmuls; defaults to bfloat16 on a
+            GPU and float32 on a CPU.
+        quant_storage (`str`, *optional*): storage dtype of the packed weights (e.g. for FSDP).
+
+    Returns:
+        `transformers.BitsAndBytesConfig` or `None` when neither 4-bit nor 8-bit is asked for.
+    """
+    if not (load_in_4bit or load_in_8bit):
+        return None
+    if load_in_4bit and load_in_8bit:
+        raise ValueError("load_in_4bit and load_in_8bit are both set; choose one.")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as e:
+        raise ImportError("Quantised training needs bitsandbytes: pip install 'parass2s_hf[train]'") from e
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if compute_dtype in (None, "auto"):
+        compute_dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    elif isinstance(compute_dtype, str):
+        compute_dtype = getattr(torch, compute_dtype)
+    if load_in_8bit:
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=list(QUANTIZATION_SKIP_MODULES))
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant_type,
+                              bnb_4bit_use_double_quant=double_quant, bnb_4bit_compute_dtype=compute_dtype,
+                              bnb_4bit_quant_storage=quant_storage,
+                              llm_int8_skip_modules=list(QUANTIZATION_SKIP_MODULES))
+
+
+def _has_processor_files(folder: str) -> bool:
+    return any(os.path.exists(os.path.join(folder, name))
+               for name in ("processor_config.json", "preprocessor_config.json"))
+
+
+def merge_lora_and_save(adapter_dir: str, output_dir: str, base_model: str | None = None,
+                        torch_dtype: str = "auto") -> str:
+    """Merge a LoRA adapter into its base model and save the result with the processor: the checkpoint GRPO starts
+    from (and its KL reference).
+
+    The base is loaded unquantised (an adapter trained on a 4-bit base merges into the full-precision weights), the
+    adapter applied, and `merge_and_unload()` folds it into the weights.
+
+    Args:
+        adapter_dir (`str`): folder of the PEFT adapter (`adapter_config.json`, `adapter_model.safetensors`).
+        output_dir (`str`): where the merged model and the processor are saved.
+        base_model (`str`, *optional*): the base checkpoint; defaults to the adapter config's
+            `base_model_name_or_path`.
+        torch_dtype (`str`, *optional*, defaults to `"auto"`): dtype to load the base in (`"auto"`: the checkpoint's
+            own, e.g. bfloat16 for Qwen2-Audio-7B-Instruct; or `"float32"`, `"bfloat16"`, `"float16"`).
+
+    Returns:
+        `str`: `output_dir`.
+
+    Raises:
+        `ValueError`: `adapter_dir` holds no PEFT adapter, or no base model is known.
+    """
+    try:
+        from peft import PeftConfig, PeftModel
+    except ImportError as e:
+        raise ImportError("Merging a LoRA adapter needs peft: pip install 'parass2s_hf[train]'") from e
+    import torch
+    from transformers import AutoModelForMultimodalLM, AutoProcessor
+
+    if not os.path.exists(os.path.join(adapter_dir, "adapter_config.json")):
+        raise ValueError(f"{adapter_dir!r} holds no PEFT adapter (no adapter_config.json).")
+    peft_config = PeftConfig.from_pretrained(adapter_dir)
+    base_model = base_model or peft_config.base_model_name_or_path
+    if not base_model:
+        raise ValueError(f"The adapter in {adapter_dir!r} does not name its base model; pass base_model.")
+    dtype = torch_dtype if torch_dtype in (None, "auto") else getattr(torch, str(torch_dtype).replace("torch.", ""))
+    model = AutoModelForMultimodalLM.from_pretrained(base_model, dtype=dtype)
+    model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+    os.makedirs(output_dir, exist_ok=True)
+    model.save_pretrained(output_dir)
+    processor = AutoProcessor.from_pretrained(adapter_dir if _has_processor_files(adapter_dir) else base_model)
+    processor.save_pretrained(output_dir)
+    logger.info("merged %s into %s -> %s", adapter_dir, base_model, output_dir)
+    return output_dir

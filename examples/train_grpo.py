@@ -16,14 +16,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
+from trl import ModelConfig, TrlParser, get_peft_config
 
 from parass2s_hf import load_parass2sbench
 from parass2s_hf.align import ParaS2SGRPOConfig, ParaS2SGRPOTrainer
-
-LANGUAGE_MODEL_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
-"""LoRA on the language model's projections only: the audio encoder has q/k/v projections of the same names, and it
-stays frozen (and unquantised)."""
+from parass2s_hf.align.qlora import language_model_lora_targets, quantization_config_for_audio_llm
 
 
 @dataclass
@@ -64,11 +61,17 @@ def main(script_args: GRPOScriptArguments, training_args: ParaS2SGRPOConfig, mod
     training_args.model_init_kwargs = {"dtype": model_args.dtype or "auto",
                                        "attn_implementation": model_args.attn_implementation,
                                        **(training_args.model_init_kwargs or {})}
-    if model_args.use_peft and not model_args.lora_target_modules:
-        model_args.lora_target_modules = LANGUAGE_MODEL_LORA_TARGETS
+    peft_config = get_peft_config(model_args)
+    if peft_config is not None:  # LoRA on the language model only: the audio encoder has q/k/v projections too
+        peft_config.target_modules = language_model_lora_targets(model_args.lora_target_modules)
+    quantization = None
+    if model_args.load_in_4bit or model_args.load_in_8bit:  # the audio tower and projector stay unquantised
+        quantization = quantization_config_for_audio_llm(
+            load_in_4bit=model_args.load_in_4bit, load_in_8bit=model_args.load_in_8bit,
+            quant_type=model_args.bnb_4bit_quant_type, double_quant=model_args.use_bnb_nested_quant,
+            compute_dtype=model_args.dtype if model_args.dtype not in (None, "auto") else None)
     trainer = ParaS2SGRPOTrainer(model=model_args.model_name_or_path, args=training_args, train_dataset=dataset,
-                                 peft_config=get_peft_config(model_args),
-                                 quantization_config=get_quantization_config(model_args), judge=judge)
+                                 peft_config=peft_config, quantization_config=quantization, judge=judge)
     trainer.train()
     trainer.save_model(training_args.output_dir)
     # TRL's card (tags, the ParaS2S paper, the trainer's citation) replaces PEFT's blank one written by save_model

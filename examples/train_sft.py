@@ -37,13 +37,8 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 from parass2s_hf import load_parass2sbench
 from parass2s_hf.align.data import validate_prompt_audio
 from parass2s_hf.align.prompts import POLICY_SYSTEM_PROMPT
-from parass2s_hf.align.sft import (
-    AudioSFTCollator,
-    demonstration_rows,
-    language_model_lora_targets,
-    merge_lora_and_save,
-    quantization_config_for_audio_llm,
-)
+from parass2s_hf.align.qlora import language_model_lora_targets, quantization_config_for_audio_llm
+from parass2s_hf.align.sft import AudioSFTCollator, demonstration_rows, merge_lora_and_save
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +112,7 @@ def load_policy(model_args: ModelConfig, training_args: SFTConfig):
     quantization = quantization_config_for_audio_llm(
         load_in_4bit=model_args.load_in_4bit, load_in_8bit=model_args.load_in_8bit,
         quant_type=model_args.bnb_4bit_quant_type, double_quant=model_args.use_bnb_nested_quant,
-        compute_dtype=model_args.dtype, quant_storage=model_args.bnb_4bit_quant_storage)
+        compute_dtype=model_args.dtype, quant_storage=model_args.bnb_4bit_quant_storage)  # "auto": bf16 GPU, fp32 CPU
     if quantization is not None:
         if not model_args.use_peft:
             raise ValueError("A 4-bit or 8-bit base can only be trained through LoRA: set use_peft: true.")
@@ -139,7 +134,8 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
     training_args.dataset_kwargs = {**(training_args.dataset_kwargs or {}), "skip_prepare_dataset": True}
     merge_output_dir = script_args.merge_output_dir or os.path.join(training_args.output_dir, "merged")
 
-    dataset = load_demonstrations(script_args)
+    with training_args.main_process_first(desc="preparing the demonstrations"):  # one process renders/caches them
+        dataset = load_demonstrations(script_args)
     logger.info("%d demonstrations from ParaS2SBench %s/%s", len(dataset), script_args.dataset_config,
                 script_args.dataset_split)
     model, processor = load_policy(model_args, training_args)

@@ -28,7 +28,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def grpo_args(tmp_path, tiny, **kw):
     base = {"output_dir": str(tmp_path / "out"), "per_device_train_batch_size": 4, "num_generations": 4,
             "max_completion_length": 8, "max_steps": 2, "bf16": False, "use_cpu": True, "report_to": "none",
-            "logging_steps": 1, "learning_rate": 1e-2, "gradient_checkpointing": False, "save_strategy": "no",
+            "logging_steps": 1, "learning_rate": 1e-2, "activation_checkpointing": False, "save_strategy": "no",
             "judge_config": {"mode": "reward_model", "audio_llm": tiny["audio_llm"]}}
     return ParaS2SGRPOConfig(**{**base, **kw})
 
@@ -247,6 +247,21 @@ def test_the_grpo_example_runs_its_cpu_recipe(tmp_path, tiny, monkeypatch):
     assert (tmp_path / "run" / "adapter_model.safetensors").exists()
 
 
+def test_the_gpu_recipe_parses_with_the_paper_settings(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_grpo", os.path.join(REPO, "examples", "train_grpo.py"))
+    example = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "train_grpo", example)
+    spec.loader.exec_module(example)
+    config = os.path.join(REPO, "examples", "configs", "grpo_qlora.yaml")
+    # bf16 needs a GPU: parse as a CPU machine would
+    script_args, args, model_args = example.build_parser().parse_args_and_config(
+        ["--config", config, "--bf16", "false", "--use_cpu", "true", "--output_dir", str(tmp_path)])
+    assert args.num_generations == 8 and args.beta == 0.2 and args.judge_config["mode"] == "reward_model"
+    assert model_args.load_in_4bit and model_args.use_peft and script_args.dataset_split == "train"
+
+
 # The private methods of trl's GRPOTrainer that ParaS2SGRPOTrainer overrides, with the parameters it relies on.
 # A new trl that changes them must fail here, loudly, rather than silently drop the audio from some forward.
 PRIVATE_API = {
@@ -272,3 +287,37 @@ def test_trl_private_methods_keep_their_signatures(name):
     if name == "_tokenize_prompts":
         assert "prompt_ids, images, multimodal_fields = self._tokenize_prompts(prompts)" in inspect.getsource(
             GRPOTrainer._generate)
+
+
+@pytest.mark.gpu
+def test_grpo_with_a_qwen2_5_omni_thinker_policy(tmp_path, tiny, prompts):
+    """The Qwen2.5-Omni thinker as the policy (its processor needs torchvision: run with `-m gpu` where it is
+    installed; a CPU with torch 2.14.1 + torchvision 0.29.1 works)."""
+    pytest.importorskip("torchvision")
+    from transformers import (
+        AutoTokenizer,
+        Qwen2_5OmniForConditionalGeneration,
+        Qwen2_5OmniProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+        WhisperFeatureExtractor,
+    )
+
+    from parass2s_hf.testing import build_tiny_omni
+
+    path = build_tiny_omni(str(tmp_path / "omni"))
+    thinker_dir = str(tmp_path / "thinker")
+    Qwen2_5OmniForConditionalGeneration.from_pretrained(path).thinker.save_pretrained(thinker_dir)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    processor = Qwen2_5OmniProcessor(image_processor=Qwen2VLImageProcessor(), video_processor=Qwen2VLVideoProcessor(),
+                                     feature_extractor=WhisperFeatureExtractor.from_pretrained(path),
+                                     tokenizer=tokenizer, chat_template=tokenizer.chat_template)
+    processor.save_pretrained(thinker_dir)
+    trainer = ParaS2SGRPOTrainer(model=thinker_dir, args=grpo_args(tmp_path, tiny), train_dataset=prompts,
+                                 peft_config=lora_config())
+    seen = AudioSeen(inner_model(trainer.model), trainer.model.config.audio_token_index)
+    before = trainable_snapshot(trainer.model)
+    trainer.train()
+    after = trainable_snapshot(trainer.model)
+    assert any(not torch.equal(before[n], after[n]) for n in before if "lora_B" in n)
+    assert seen.without == 0 and seen.with_audio >= 4

@@ -414,3 +414,33 @@ def test_4bit_judge_keeps_the_audio_tower_unquantised(tiny):
     backend = AudioLLMBackend(tiny["audio_llm"], JudgeConfig(load_in_4bit=True))
     four_bit = [n for n, m in backend.model.named_modules() if isinstance(m, bnb.nn.Linear4bit)]
     assert four_bit and not [n for n in four_bit if "audio_tower" in n or "multi_modal_projector" in n]
+
+
+# The chat template Qwen/Qwen2-Audio-7B-Instruct ships: an audio placeholder only for parts with an `audio` or
+# `audio_url` key (a bare {"type": "audio"} renders nothing, and the processor then refuses the clip).
+QWEN2_AUDIO_HUB_TEMPLATE = (
+    "{% set audio_count = namespace(value=0) %}{% for message in messages %}{% if loop.first and message['role'] != "
+    "'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}"
+    "\n{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n{% else %}{% for content in "
+    "message['content'] %}{% if 'audio' in content or 'audio_url' in content %}{% set audio_count.value = "
+    "audio_count.value + 1 %}Audio {{ audio_count.value }}: <|audio_bos|><|AUDIO|><|audio_eos|>\n{% elif 'text' in "
+    "content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}{% endfor %}{% if "
+    "add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def test_every_audio_conversation_renders_its_clips_with_the_hub_qwen2_audio_template(tiny):
+    from transformers import AutoTokenizer
+
+    from parass2s_hf.align.prompts import policy_prompt
+    from parass2s_hf.judge import prompts
+
+    tok = AutoTokenizer.from_pretrained(tiny["audio_llm"])
+    conversations = {
+        "tone": (prompts.tone_conversation(), 1), "style": (prompts.style_conversation("emotion"), 1),
+        "end2end": (prompts.end2end_conversation(dimension="age", requirement="r"), 2),
+        "reward": (prompts.reward_conversation(dimension="age", requirement="r"), 2), "policy": (policy_prompt(), 1)}
+    for name, (conv, clips) in conversations.items():
+        text = tok.apply_chat_template(conv, chat_template=QWEN2_AUDIO_HUB_TEMPLATE, add_generation_prompt=True,
+                                       tokenize=False)
+        assert text.count("<|AUDIO|>") == clips, name

@@ -6,6 +6,7 @@ The same conversation is used for the SFT warm-up and for GRPO, so the policy se
 from __future__ import annotations
 
 from ..constants import REPLY_STYLES
+from ..judge.prompts import AUDIO_PART
 
 POLICY_SYSTEM_PROMPT = (
     "You are a voice assistant in a spoken conversation. Listen to the user: reply to what they said and to how they "
@@ -19,9 +20,9 @@ POLICY_SYSTEM_PROMPT = (
 def policy_prompt(system_prompt: str | None = POLICY_SYSTEM_PROMPT) -> list[dict]:
     """The conversation of one spoken query: an optional system message and a user turn holding the audio.
 
-    The audio itself travels in the row's audio column; `{"type": "audio"}` marks where the processor puts it.
+    The audio itself travels in the row's audio column; `AUDIO_PART` marks where the processor puts it.
     """
-    chat = [{"role": "user", "content": [{"type": "audio"}]}]
+    chat = [{"role": "user", "content": [dict(AUDIO_PART)]}]
     if system_prompt:
         chat.insert(0, {"role": "system", "content": system_prompt})
     return chat

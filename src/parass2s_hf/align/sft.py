@@ -37,14 +37,6 @@ logger = logging.getLogger(__name__)
 IGNORE_INDEX = -100
 """Label of the positions that do not count in the loss (PyTorch's cross-entropy default)."""
 
-LANGUAGE_MODEL_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-"""The attention and MLP projections of a Qwen2-style language model: the default LoRA targets."""
-
-QUANTIZATION_SKIP_MODULES = ("audio_tower", "multi_modal_projector", "lm_head")
-"""Modules kept out of 4-bit quantisation: the audio encoder and its projector (small, and sensitive to it) and the
-LM head."""
-
-
 def demonstration_target(row: dict) -> str | None:
     """The SFT target of a ParaS2SBench row: its reference reply in the reply format.
 
@@ -116,12 +108,14 @@ class AudioSFTCollator:
     encoder frame and computes the log-mel `input_features` with their `feature_attention_mask`. The prompt's length
     is read from the same processor call on the prompt-only chat (with `add_generation_prompt=True`), so the audio
     expansion is the same in both. `labels` are `input_ids` with the prompt, everything after the end-of-turn token
-    that closes the target, and padding set to -100. Rows are processed one by one (the Whisper feature extractor is
-    slower per clip on a batch) and right-padded into a batch.
+    that closes the target (the eos token, or `<|im_end|>` where the vocabulary has it), and padding set to -100.
+    Rows are processed one by one (the Whisper feature extractor is slower per clip on a batch) and right-padded into
+    a batch. Nothing is truncated (`SFTConfig.max_length` does not apply): cutting a row would drop audio tokens or
+    the end of the reply; a Qwen2-Audio row is at most 750 audio tokens (30 s) plus the prompt and the reply.
 
     Args:
         processor (`transformers.ProcessorMixin`): the audio LLM's processor (e.g. `Qwen2AudioProcessor`), with a
-            chat template that renders `{"type": "audio"}` parts.
+            chat template (the audio part is `parass2s_hf.judge.prompts.AUDIO_PART`).
         system_prompt (`str`, *optional*, defaults to `POLICY_SYSTEM_PROMPT`): the policy's system prompt (`None` or
             empty for none); use the one GRPO uses.
         audio_column (`str`, *optional*, defaults to `"audio"`): the column holding the spoken query.
@@ -149,7 +143,10 @@ class AudioSFTCollator:
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         if self.pad_token_id is None:
             raise ValueError("The processor's tokenizer has neither a pad token nor an eos token to pad with.")
-        self.eos_token_id = tokenizer.eos_token_id
+        # The token that closes the assistant's turn: the eos token, and the ChatML end of turn where the tokenizer
+        # knows it (some Qwen checkpoints name <|endoftext|> as eos while their template closes turns with <|im_end|>).
+        vocab = tokenizer.get_vocab()
+        self.end_of_turn_ids = sorted({i for i in (tokenizer.eos_token_id, vocab.get("<|im_end|>")) if i is not None})
 
     def _process(self, chat: list[dict], audio, add_generation_prompt: bool):
         text = self.processor.apply_chat_template(chat, tokenize=False, add_generation_prompt=add_generation_prompt)
@@ -157,6 +154,8 @@ class AudioSFTCollator:
 
     def encode(self, row: dict) -> dict:
         """One row's processor outputs (batch of one) with its `labels`."""
+        import torch
+
         row_id = row.get("id", "<no id>")
         target = demonstration_target(row)
         if target is None:
@@ -180,8 +179,8 @@ class AudioSFTCollator:
                              f"of the conversation with the reply, so the prompt cannot be masked. Use a chat "
                              f"template whose generation prompt ends where the assistant's reply starts.")
         end = len(input_ids)
-        if self.eos_token_id is not None:
-            closing = (input_ids[n:] == self.eos_token_id).nonzero()
+        if self.end_of_turn_ids:
+            closing = torch.isin(input_ids[n:], torch.tensor(self.end_of_turn_ids)).nonzero()
             if len(closing):
                 end = n + int(closing[0, 0]) + 1  # the end-of-turn token counts: the policy must learn to stop
         labels = input_ids.clone()
@@ -206,76 +205,6 @@ class AudioSFTCollator:
             if key not in batch and hasattr(parts[0][key], "shape"):
                 batch[key] = torch.cat([p[key] for p in parts])
         return batch
-
-
-def language_model_lora_targets(target_modules: str | Sequence[str] | None = None) -> str:
-    """LoRA `target_modules` for an audio LLM that reach the language model's linear layers only (never the audio
-    tower or the projector, whose attention layers share names such as `q_proj`).
-
-    Args:
-        target_modules (`str` or `list[str]`, *optional*): module names (e.g. `["q_proj", "v_proj"]`), a single name,
-            `"all-linear"`, or a regular expression (returned as is). `None` or `"all-linear"`: the attention and
-            MLP projections (`LANGUAGE_MODEL_PROJECTIONS`).
-
-    Returns:
-        `str`: a regular expression for `peft.LoraConfig(target_modules=...)`, matched against full module names.
-    """
-    import re
-
-    if target_modules is None or target_modules == "all-linear":
-        names = list(LANGUAGE_MODEL_PROJECTIONS)
-    elif isinstance(target_modules, str):
-        if not re.fullmatch(r"\w+", target_modules):
-            return target_modules
-        names = [target_modules]
-    else:
-        names = list(target_modules)
-    bad = [n for n in names if not re.fullmatch(r"\w+", n)]
-    if bad:
-        raise ValueError(f"LoRA target modules {bad} are not module names; give names such as {['q_proj', 'v_proj']}"
-                         f" or one regular expression.")
-    return r".*language_model\..*\.(" + "|".join(names) + ")"
-
-
-def quantization_config_for_audio_llm(load_in_4bit: bool = True, load_in_8bit: bool = False,
-                                      quant_type: str = "nf4", double_quant: bool = False,
-                                      compute_dtype=None, quant_storage=None):
-    """`BitsAndBytesConfig` for QLoRA on an audio LLM: the language model in 4-bit (or 8-bit), the audio tower,
-    projector and LM head unquantised (`QUANTIZATION_SKIP_MODULES`).
-
-    Args:
-        load_in_4bit (`bool`, *optional*, defaults to `True`): 4-bit weights.
-        load_in_8bit (`bool`, *optional*, defaults to `False`): 8-bit weights instead.
-        quant_type (`str`, *optional*, defaults to `"nf4"`): `"nf4"` or `"fp4"`.
-        double_quant (`bool`, *optional*, defaults to `False`): quantise the quantisation constants too.
-        compute_dtype (`torch.dtype` or `str`, *optional*): dtype of the 4-bit matmuls; defaults to bfloat16 on a
-            GPU and float32 on a CPU.
-        quant_storage (`str`, *optional*): storage dtype of the packed weights (e.g. for FSDP).
-
-    Returns:
-        `transformers.BitsAndBytesConfig` or `None` when neither 4-bit nor 8-bit is asked for.
-    """
-    if not (load_in_4bit or load_in_8bit):
-        return None
-    if load_in_4bit and load_in_8bit:
-        raise ValueError("load_in_4bit and load_in_8bit are both set; choose one.")
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError as e:
-        raise ImportError("Quantised training needs bitsandbytes: pip install 'parass2s_hf[train]'") from e
-    import torch
-    from transformers import BitsAndBytesConfig
-
-    if compute_dtype in (None, "auto"):
-        compute_dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    elif isinstance(compute_dtype, str):
-        compute_dtype = getattr(torch, compute_dtype)
-    if load_in_8bit:
-        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=list(QUANTIZATION_SKIP_MODULES))
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant_type,
-                              bnb_4bit_use_double_quant=double_quant, bnb_4bit_compute_dtype=compute_dtype,
-                              bnb_4bit_quant_storage=quant_storage,
-                              llm_int8_skip_modules=list(QUANTIZATION_SKIP_MODULES))
 
 
 def _has_processor_files(folder: str) -> bool:

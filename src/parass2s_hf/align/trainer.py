@@ -44,14 +44,12 @@ from ..judge.backends import skip_patterns
 from .config import ParaS2SGRPOConfig
 from .data import to_policy_rows
 from .prompts import policy_prompt
+from .qlora import QUANTIZATION_SKIP_MODULES
 from .reward import ParaS2SReward, prompt_key
 
 logger = logging.getLogger(__name__)
 
 AUDIO_FEATURES = ("input_features", "feature_attention_mask")
-UNQUANTISED_MODULES = ("audio_tower", "multi_modal_projector", "lm_head")
-"""Kept in full precision under 4-bit quantisation: the audio encoder and its projector (quantising them costs the
-policy its hearing for little memory) and the output head."""
 
 PAPER_CITATION = """\
 @article{parass2s2025,
@@ -67,7 +65,7 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
     Args:
         model (`str` or `PreTrainedModel`): the policy, an audio LLM (Qwen2-Audio family; Qwen2.5-Omni thinker on GPU),
             ideally the SFT warm-up merged into its base (`examples/train_sft.py`), so that the KL reference is the
-            SFT model. A path is loaded with `quantization_config`, keeping `UNQUANTISED_MODULES` in full precision.
+            SFT model. A path is loaded with `quantization_config`, keeping `QUANTIZATION_SKIP_MODULES` in full precision.
         reward_funcs (*optional*): TRL reward functions. Defaults to one `ParaS2SReward` built from `args`
             (`judge_config`, `renderer`, ...). Pass your own (e.g. a `ParaS2SReward` with a shared judge) to override.
         args (`ParaS2SGRPOConfig`, *optional*): the configuration.
@@ -119,7 +117,7 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
         kwargs = dict(args.model_init_kwargs or {})
         if quantization_config is not None:
             skip = list(getattr(quantization_config, "llm_int8_skip_modules", None) or [])
-            quantization_config.llm_int8_skip_modules = skip + [p for p in skip_patterns(UNQUANTISED_MODULES)
+            quantization_config.llm_int8_skip_modules = skip + [p for p in skip_patterns(QUANTIZATION_SKIP_MODULES)
                                                                 if p not in skip]
             kwargs["quantization_config"] = quantization_config
         if args.distributed_state.distributed_type in ["MULTI_GPU", "DEEPSPEED"]:

@@ -54,10 +54,17 @@ def rubric_messages(*, query_text: str, query_style: str, dimension: str | None,
             {"role": "user", "content": user}]
 
 
+AUDIO_PART = {"type": "audio", "audio_url": "attached"}
+"""Where a clip goes in a conversation. The audio itself is passed to the processor; the `audio_url` key is there
+because the chat template shipped with Qwen/Qwen2-Audio-7B-Instruct places the audio placeholder only for parts
+holding an `audio` or `audio_url` key (transformers' default template also accepts `type: audio`). Templates render
+it only: with `tokenize=False` nothing is fetched."""
+
+
 def tone_conversation() -> list[dict]:
     """The audio LLM describes how the response sounds, ignoring its words."""
     return [{"role": "user", "content": [
-        {"type": "audio"},
+        AUDIO_PART,
         {"type": "text", "text": "Ignore the words. Describe only how the speaker sounds: emotion, energy, pitch, "
                                  "pace and attitude, in one sentence."},
     ]}]
@@ -67,7 +74,7 @@ def style_conversation(dimension: str | None) -> list[dict]:
     """The audio LLM picks the query's style from the dimension's closed list."""
     choices = ", ".join(style_choices(dimension))
     return [{"role": "user", "content": [
-        {"type": "audio"},
+        AUDIO_PART,
         {"type": "text", "text": f"Listen to how this is said, not to the words. Which one fits the speaker best: "
                                  f"{choices}? Answer with one word from the list."},
     ]}]
@@ -79,7 +86,7 @@ def end2end_conversation(*, dimension: str | None, requirement: str | None, retr
     need = f"\nWhat a fitting reply does: {requirement}" if requirement else ""
     text = (f"The first audio is a user's spoken query; the second is a spoken response to it.{cue}{need}\n\n{RUBRIC}"
             f"\n\n{JSON_INSTRUCTION}" + ("\n\n" + STRICT_RETRY if retry else ""))
-    return [{"role": "user", "content": [{"type": "audio"}, {"type": "audio"}, {"type": "text", "text": text}]}]
+    return [{"role": "user", "content": [AUDIO_PART, AUDIO_PART, {"type": "text", "text": text}]}]
 
 
 def reward_conversation(*, dimension: str | None, requirement: str | None) -> list[dict]:
@@ -88,4 +95,4 @@ def reward_conversation(*, dimension: str | None, requirement: str | None) -> li
     need = f"\nWhat a fitting reply does: {requirement}" if requirement else ""
     text = (f"The first audio is a user's spoken query; the second is a spoken response to it.{cue}{need}\n\n{RUBRIC}"
             "\n\nAnswer with a single digit from 1 to 5.")
-    return [{"role": "user", "content": [{"type": "audio"}, {"type": "audio"}, {"type": "text", "text": text}]}]
+    return [{"role": "user", "content": [AUDIO_PART, AUDIO_PART, {"type": "text", "text": text}]}]

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..audio import load_audio
 from ..constants import SAMPLING_RATE
+from ..judge.prompts import AUDIO_PART
 from .base import S2SResponse, register_system
 from .cascade import row_seed
 
@@ -141,7 +142,7 @@ class OmniSystem:
 
     def conversation(self) -> list[dict]:
         """The chat for one spoken query (the audio itself goes to the processor)."""
-        chat = [{"role": "user", "content": [{"type": "audio"}]}]
+        chat = [{"role": "user", "content": [dict(AUDIO_PART)]}]
         if self.system_prompt:
             chat.insert(0, {"role": "system", "content": [{"type": "text", "text": self.system_prompt}]})
         return chat

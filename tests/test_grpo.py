@@ -321,3 +321,11 @@ def test_grpo_with_a_qwen2_5_omni_thinker_policy(tmp_path, tiny, prompts):
     after = trainable_snapshot(trainer.model)
     assert any(not torch.equal(before[n], after[n]) for n in before if "lora_B" in n)
     assert seen.without == 0 and seen.with_audio >= 4
+
+
+def test_the_audio_placeholder_stays_suppressed_with_user_generation_kwargs(tmp_path, tiny, prompts):
+    args = grpo_args(tmp_path, tiny, max_steps=1, generation_kwargs={"suppress_tokens": [5]})
+    trainer = ParaS2SGRPOTrainer(model=tiny["audio_llm"], args=args, train_dataset=prompts, peft_config=lora_config())
+    audio = trainer.model.config.audio_token_index
+    assert set(trainer.generation_config.suppress_tokens) == {5, audio}
+    assert trainer.args.model_init_kwargs is None  # consumed when the policy was loaded from its path

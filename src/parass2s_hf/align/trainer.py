@@ -95,6 +95,8 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
             train_dataset = to_policy_rows(train_dataset, args.prompt_audio_column, drop_invalid=args.drop_invalid_prompts)
         if isinstance(model, str):
             model = self._load_policy(model, args, quantization_config)
+            # used: stop TRL from warning that they are ignored because it now receives a loaded model
+            args.model_init_kwargs = None
         # TRL suppresses `config.image_token_id` while sampling (a sampled placeholder would mismatch the features);
         # for an audio LLM that placeholder is the audio token.
         audio_token = getattr(model.config, "audio_token_index", None) or getattr(model.config, "audio_token_id", None)
@@ -108,6 +110,20 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
         """Policy/reference forwards that received the prompt audio (a test checks every forward does)."""
         super().__init__(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_dataset,
                          eval_dataset=eval_dataset, **kwargs)
+        self._keep_audio_token_suppressed(audio_token)
+
+    def _keep_audio_token_suppressed(self, audio_token) -> None:
+        """TRL replaces its suppress list with `generation_kwargs["suppress_tokens"]` when a user gives one; a sampled
+        audio placeholder then breaks the next forward (more placeholders than features). Keep it suppressed."""
+        kwargs = getattr(self, "generation_kwargs", None)
+        if audio_token is None or kwargs is None or not self._is_vlm:
+            return
+        suppress = list(kwargs.get("suppress_tokens") or [])
+        if audio_token not in suppress:
+            suppress.append(audio_token)
+            kwargs["suppress_tokens"] = suppress
+            if getattr(self, "generation_config", None) is not None:
+                self.generation_config.suppress_tokens = suppress
 
     # ---- set-up ----
     @staticmethod

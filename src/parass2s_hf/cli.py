@@ -7,6 +7,7 @@ parass2s bench lint [FILE ...]                   # lint the text layer (default:
 parass2s bench card [--check] [--measure]        # (re)generate the dataset card
 parass2s evaluate --system cascade --asr ... --llm ... --output runs/x   # evaluate a system (see --help)
 parass2s compare runs/*                          # leaderboard of several runs
+parass2s build generate|filter|render|verify|export|all ...   # build ParaS2SBench-style data (see --help)
 ```
 """
 
@@ -70,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     # `evaluate` and `compare` parse their own arguments (an HfArgumentParser); listed here for --help
     sub.add_parser("evaluate", help="evaluate a speech-to-speech system on ParaS2SBench", add_help=False)
     sub.add_parser("compare", help="leaderboard table and figure of several runs", add_help=False)
+    sub.add_parser("build", help="build ParaS2SBench-style data: generate, filter, render, verify, export",
+                   add_help=False)
     return parser
 
 
@@ -79,6 +82,10 @@ def main(argv=None) -> int:
         from .evaluation import cli as evaluation_cli
 
         return getattr(evaluation_cli, f"{argv[0]}_main")(argv[1:])
+    if argv and argv[0] == "build":
+        from .build.cli import main as build_main
+
+        return build_main(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

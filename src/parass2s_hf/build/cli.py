@@ -1,0 +1,155 @@
+"""`parass2s build`: the construction pipeline from the command line (see `parass2s_hf.build`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+
+def _llm(args):
+    from .llm import make_llm
+
+    return make_llm(args.llm, api_base=args.llm_api_base, api_key_env=args.llm_api_key_env,
+                    temperature=args.temperature, seed=args.seed)
+
+
+def _print(summary: dict) -> None:
+    print(json.dumps(summary, indent=2))
+
+
+def _generate(args) -> dict:
+    from .generate import GenerateConfig, run_generate
+    from .workdir import WorkDir
+
+    config = GenerateConfig(dimension=args.dimension, n=args.n, mode=args.mode, topics=args.topics,
+                            test_fraction=args.test_fraction, seed=args.seed)
+    return run_generate(WorkDir(args.out), config, _llm(args), overwrite=args.overwrite)
+
+
+def _filter(args) -> dict:
+    from .filter import FilterConfig, run_filter
+    from .workdir import WorkDir
+
+    return run_filter(WorkDir(args.work), FilterConfig(), _llm(args), overwrite=args.overwrite)
+
+
+def _render(args) -> dict:
+    from .render_stage import RenderConfig, run_render
+    from .workdir import WorkDir
+
+    kwargs = json.loads(args.tts_kwargs) if args.tts_kwargs else {}
+    config = RenderConfig(renderer=args.tts, renderer_kwargs=kwargs,
+                          **({"voices_per_style": args.voices_per_style} if args.voices_per_style else {}))
+    return run_render(WorkDir(args.work), config, overwrite=args.overwrite)
+
+
+def _verify(args) -> dict:
+    from .verify import VerifyConfig, run_verify
+    from .workdir import WorkDir
+
+    analyzers = {}
+    for pair in args.analyzer or []:
+        dim, sep, path = pair.partition("=")
+        if not sep or not path:
+            raise ValueError(f"--analyzer takes dimension=checkpoint, got {pair!r}.")
+        analyzers[dim] = path
+    config = VerifyConfig(asr=args.asr, max_wer=args.max_wer, analyzers=analyzers)
+    return run_verify(WorkDir(args.work), config, overwrite=args.overwrite)
+
+
+def _export(args) -> dict:
+    from .export import ExportConfig, run_export
+    from .workdir import WorkDir
+
+    config = ExportConfig(out=args.out, push_to_hub=args.push_to_hub, parquet=not args.no_parquet)
+    return run_export(WorkDir(args.work), config, overwrite=args.overwrite)
+
+
+def _all(args) -> dict:
+    from .recipe import load_recipe, run_recipe
+
+    return run_recipe(load_recipe(args.recipe), stages=args.stages, overwrite=args.overwrite)
+
+
+def _summary(args) -> dict:
+    from .workdir import WorkDir
+
+    return WorkDir(args.work).summary()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="parass2s build", description="Build ParaS2SBench-style data.")
+    sub = parser.add_subparsers(dest="stage", required=True)
+
+    def llm_options(p):
+        p.add_argument("--llm", required=True, help="local chat model (id or path), or an endpoint's model name")
+        p.add_argument("--llm-api-base", help="OpenAI-compatible endpoint (OpenAI, vLLM, TGI)")
+        p.add_argument("--llm-api-key-env", default="OPENAI_API_KEY", help="variable holding the endpoint's key")
+        p.add_argument("--temperature", type=float, default=0.7)
+        p.add_argument("--seed", type=int, default=0)
+
+    def common(p, work_flag=True):
+        if work_flag:
+            p.add_argument("--in", dest="work", required=True, help="the build's work folder")
+        p.add_argument("--overwrite", action="store_true", help="redo this stage (and later ones) with new settings")
+
+    p = sub.add_parser("generate", help="an LLM writes candidate texts")
+    llm_options(p)
+    p.add_argument("--dimension", required=True, help="emotion, sarcasm, age or gender")
+    p.add_argument("--n", type=int, required=True, help="records to keep")
+    p.add_argument("--mode", default="benchmark", help="benchmark, polytone or sft")
+    p.add_argument("--topics", nargs="+", help="topic seeds (default: a built-in list)")
+    p.add_argument("--test-fraction", type=float, default=0.75, help="share of topics in the test split")
+    p.add_argument("--out", required=True, help="the work folder")
+    common(p, work_flag=False)
+    p.set_defaults(func=_generate)
+
+    p = sub.add_parser("filter", help="the three LLM tests: neutrality, plausibility, relevance")
+    llm_options(p)
+    common(p)
+    p.set_defaults(func=_filter)
+
+    p = sub.add_parser("render", help="speak every kept text in each style")
+    p.add_argument("--tts", default="espeak-ng", help="espeak-ng, a transformers TTS model, or openai-speech[:model]")
+    p.add_argument("--tts-kwargs", help="renderer arguments as a JSON object")
+    p.add_argument("--voices-per-style", type=int, help="voices per style (default 1; polytone 3)")
+    common(p)
+    p.set_defaults(func=_render)
+
+    p = sub.add_parser("verify", help="ASR word error rate (and style agreement) per clip")
+    p.add_argument("--asr", default="openai/whisper-large-v3", help="speech recogniser")
+    p.add_argument("--max-wer", type=float, default=0.1)
+    p.add_argument("--analyzer", nargs="+", help="dimension=checkpoint style analyzers")
+    common(p)
+    p.set_defaults(func=_verify)
+
+    p = sub.add_parser("export", help="data_dir layout, Parquet shards, dataset card")
+    p.add_argument("--out", required=True, help="the export folder")
+    p.add_argument("--push-to-hub", help="a Hub dataset repo (user/name)")
+    p.add_argument("--no-parquet", action="store_true", help="skip the Parquet shards")
+    common(p)
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("all", help="every stage of a YAML recipe, in order")
+    p.add_argument("--recipe", required=True)
+    p.add_argument("--stages", nargs="+", help="only these stages")
+    common(p, work_flag=False)
+    p.set_defaults(func=_all)
+
+    p = sub.add_parser("summary", help="print a work folder's run summary")
+    p.add_argument("--in", dest="work", required=True)
+    p.set_defaults(func=_summary)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        _print(args.func(args))
+    except ValueError as e:  # bad input: one clear line, not a traceback
+        print(f"parass2s build {args.stage}: error: {e}", file=sys.stderr)
+        return 2
+    return 0

@@ -63,7 +63,9 @@ def _export(args) -> dict:
     from .export import ExportConfig, run_export
     from .workdir import WorkDir
 
-    config = ExportConfig(out=args.out, push_to_hub=args.push_to_hub, parquet=not args.no_parquet)
+    config = ExportConfig(out=args.out, push_to_hub=args.push_to_hub, parquet=not args.no_parquet,
+                          max_shard_rows=args.max_shard_rows, private=args.private,
+                          allow_voice_overlap=args.allow_voice_overlap)
     return run_export(WorkDir(args.work), config, overwrite=args.overwrite)
 
 
@@ -129,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the export folder")
     p.add_argument("--push-to-hub", help="a Hub dataset repo (user/name)")
     p.add_argument("--no-parquet", action="store_true", help="skip the Parquet shards")
+    p.add_argument("--max-shard-rows", type=int, default=500, help="rows per Parquet shard")
+    p.add_argument("--private", action="store_true", help="make the Hub repo private")
+    p.add_argument("--allow-voice-overlap", action="store_true",
+                   help="export although a voice is in both splits (a style with one voice); topics never may")
     common(p)
     p.set_defaults(func=_export)
 

@@ -20,7 +20,7 @@ install_requires = [
     "numpy>=1.26",
     "soundfile>=0.12",
     "librosa>=0.10",
-    "scipy>=1.11",
+    "scipy>=1.13",  # pearsonr/kendalltau with axis= (judge validation)
     "espeakng-loader>=0.2.4",  # ships libespeak-ng and its data: the offline renderer needs no system package
     "tqdm>=4.66",
     "matplotlib>=3.7",  # evaluation report figures

@@ -8,6 +8,7 @@ parass2s bench card [--check] [--measure]        # (re)generate the dataset card
 parass2s evaluate --system cascade --asr ... --llm ... --output runs/x   # evaluate a system (see --help)
 parass2s compare runs/*                          # leaderboard of several runs
 parass2s build generate|filter|render|verify|export|all ...   # build ParaS2SBench-style data (see --help)
+parass2s validate-judge --ratings ratings.csv --run runs/x      # judge vs human ratings, bias probes
 ```
 """
 
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("compare", help="leaderboard table and figure of several runs", add_help=False)
     sub.add_parser("build", help="build ParaS2SBench-style data: generate, filter, render, verify, export",
                    add_help=False)
+    sub.add_parser("validate-judge", help="judge vs human ratings (Tables 2 and 3), bias probes", add_help=False)
     return parser
 
 
@@ -86,6 +88,10 @@ def main(argv=None) -> int:
         from .build.cli import main as build_main
 
         return build_main(argv[1:])
+    if argv and argv[0] == "validate-judge":
+        from .validation.cli import main as validate_main
+
+        return validate_main(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -1,0 +1,398 @@
+"""Human ratings and judge scores, matched into (human, judge) pairs.
+
+A ratings file (CSV, or JSONL with one object a line) holds one human rating of a (query, response) pair a row:
+
+| column | | |
+|---|---|---|
+| `id` | required | the item: a benchmark record id (the same id as in a run's `results.jsonl`) |
+| `human_score` | required | the rating, 1-5 (a float: mean opinion scores are fine) |
+| `system` | optional | which system produced the response (needed with several `--run` folders) |
+| `dimension` | optional | the query's dimension or corpus (`age`, ..., `iemocap`, `meld`): the Table-2 column |
+| `subset` | optional | the same, under the evaluation report's name; wins over `dimension` |
+| `judge_score` | optional | the judge's score of the same pair, when it is not read from a run folder |
+
+Several rows with the same (`system`, `id`) are several raters: their scores are averaged, and the number of raters
+is kept. Judge scores come from the `judge_score` column or from evaluation run folders (`results.jsonl`, one
+`ItemRecord` a line; the system's name from `manifest.json`). An item is the mean of its samples' scores; an item whose
+judge gave no score is kept and counted, never given an invented one.
+
+```python
+>>> from parass2s_hf.validation import load_pairs
+>>> data = load_pairs("ratings.csv", runs=["runs/omni", "runs/cascade"])
+>>> data.pairs[0].human, data.pairs[0].raters, data.pairs[0].judge, data.pairs[0].group
+(4.5, 2, 4.0, 'emotion')
+```
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from ..constants import SCORE_MAX, SCORE_MIN
+from ..evaluation.records import SCORED_STATUSES
+from ..evaluation.store import JsonlLog
+
+REQUIRED_COLUMNS = ("id", "human_score")
+OPTIONAL_COLUMNS = ("system", "dimension", "subset", "judge_score")
+JUDGE_FIELDS = ("score", "score_expected")
+"""The `ItemRecord` fields a judge score can be read from."""
+SHOWN = 20
+"""How many offending ids an error message names."""
+
+
+@dataclass
+class RatedPair:
+    """One rated (query, response) pair: the mean human rating and the judge's score.
+
+    Attributes:
+        id (`str`): the item id.
+        system (`str` or `None`): the system that produced the response.
+        human (`float`): the mean of its raters' scores.
+        raters (`int`): how many ratings were averaged.
+        judge (`float` or `None`): the judge's score (mean over samples); `None` when the judge gave none.
+        group (`str` or `None`): the Table-2 column: the run's subset, else the ratings' `subset` or `dimension`.
+        judge_reason (`str`): why there is no judge score; empty when there is one.
+    """
+
+    id: str
+    system: str | None
+    human: float
+    raters: int
+    judge: float | None = None
+    group: str | None = None
+    judge_reason: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RunScores:
+    """The judge's scores of one evaluation run folder, one value per item.
+
+    Attributes:
+        path (`str`): the run folder.
+        system (`str`): its name (`manifest.json` `label`, else `system.name`, else `run.json` `system`, else the
+            folder's name).
+        scores (`dict[str, float | None]`): per item id, the mean of its samples' scores (`None`: no score).
+        subsets (`dict[str, str]`): per item id, its subset.
+        reasons (`dict[str, str]`): per unscored item id, why (its statuses and reason).
+        judge (`dict`): the judge's config and fingerprint from the manifest (empty without one).
+    """
+
+    path: str
+    system: str
+    scores: dict = field(default_factory=dict)
+    subsets: dict = field(default_factory=dict)
+    reasons: dict = field(default_factory=dict)
+    judge: dict = field(default_factory=dict)
+
+
+@dataclass
+class LoadedPairs:
+    """What `load_pairs` returns.
+
+    Attributes:
+        pairs (`list[RatedPair]`): one per rated (system, id), in the ratings file's order.
+        source (`dict`): the ratings file, its rows, and where the judge scores came from.
+        notes (`list[str]`): what was ignored or could not be used, in words.
+    """
+
+    pairs: list[RatedPair]
+    source: dict
+    notes: list[str] = field(default_factory=list)
+
+
+def _name_list(names: Sequence, what: str) -> str:
+    names = list(names)
+    more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
+    return f"{len(names)} {what}: {', '.join(map(str, names[:SHOWN]))}{more}"
+
+
+def _is_jsonl(path: str) -> bool:
+    lower = path.lower()
+    if lower.endswith((".jsonl", ".json", ".ndjson")):
+        return True
+    if lower.endswith((".csv", ".tsv")):
+        return False
+    with open(path, encoding="utf-8") as f:
+        head = f.read(4096).lstrip()
+    return head.startswith("{")
+
+
+def read_ratings(path: str | os.PathLike) -> list[dict]:
+    """Read a ratings file (CSV or JSONL) into rows with `id`, `human_score` and the optional columns.
+
+    Args:
+        path (`str`): a `.csv`/`.tsv` file with a header line, or a `.jsonl` file of objects (other names are
+            recognised by their first character).
+
+    Returns:
+        `list[dict]`: one dict per row: `id` (`str`), `human_score` (`float`), `system` (`str` or `None`), `group`
+        (the `subset` column, else `dimension`, lower-cased; `None` when neither), `judge_score` (`float` or `None`),
+        `line` (the row's line number in the file).
+
+    Raises:
+        `ValueError`: a missing file, missing columns (named, with the file), an empty id, or a `human_score` that is
+            not a number in 1-5, or a `judge_score` that is not a number (naming the line).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"ratings file {path!r} does not exist.")
+    raw: list[tuple[int, dict]] = []
+    if _is_jsonl(path):
+        columns: set = set()
+        with open(path, encoding="utf-8-sig") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path}, line {number}: not valid JSON ({e}).") from None
+                if not isinstance(record, dict):
+                    raise ValueError(f"{path}, line {number}: expected a JSON object, got {type(record).__name__}.")  # noqa: TRY004
+                columns |= set(record)
+                raw.append((number, record))
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+        if not missing:
+            for number, record in raw:
+                lacking = [c for c in REQUIRED_COLUMNS if c not in record]
+                if lacking:
+                    raise ValueError(f"{path}, line {number}: missing column(s) {lacking}; every rating needs "
+                                     f"{list(REQUIRED_COLUMNS)}.")
+    else:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            text = f.read()
+        delimiter = "\t" if path.lower().endswith(".tsv") else ","
+        reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
+        columns = {(c or "").strip() for c in (reader.fieldnames or [])}
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+        if not missing:
+            for number, record in enumerate(reader, 2):
+                raw.append((number, {(k or "").strip(): v for k, v in record.items()}))
+    if missing:
+        found = sorted(c for c in columns if c)
+        raise ValueError(f"ratings file {path}: missing required column(s) {missing} (columns found: {found}); a "
+                         f"ratings file needs {list(REQUIRED_COLUMNS)} and may have {list(OPTIONAL_COLUMNS)}.")
+    if not raw:
+        raise ValueError(f"ratings file {path} holds no ratings.")
+    return [_parse_row(path, number, record) for number, record in raw]
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _number(path: str, number: int, column: str, value, *, required: bool) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ValueError(f"{path}, line {number}: {column} is empty; every rating needs a score in "
+                             f"{SCORE_MIN}-{SCORE_MAX}.")
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}, line {number}: {column} {value!r} is not a number.") from None
+    if not math.isfinite(out):
+        raise ValueError(f"{path}, line {number}: {column} is {value!r}; expected a finite number.")
+    return out
+
+
+def _parse_row(path: str, number: int, record: dict) -> dict:
+    item = _text(record.get("id"))
+    if item is None:
+        raise ValueError(f"{path}, line {number}: id is empty.")
+    human = _number(path, number, "human_score", record.get("human_score"), required=True)
+    if not SCORE_MIN <= human <= SCORE_MAX:
+        raise ValueError(f"{path}, line {number}: human_score {human:g} is outside the rating scale "
+                         f"{SCORE_MIN}-{SCORE_MAX}.")
+    group = _text(record.get("subset")) or _text(record.get("dimension"))
+    return {"id": item, "human_score": human, "system": _text(record.get("system")),
+            "group": group.lower() if group else None,
+            "judge_score": _number(path, number, "judge_score", record.get("judge_score"), required=False),
+            "line": number}
+
+
+def _run_name(path: str, manifest: dict) -> str:
+    if manifest.get("label"):
+        return str(manifest["label"])
+    if (manifest.get("system") or {}).get("name"):
+        return str(manifest["system"]["name"])
+    run_file = os.path.join(path, "run.json")
+    if os.path.exists(run_file):
+        with open(run_file, encoding="utf-8") as f:
+            name = json.load(f).get("system")
+        if name:
+            return str(name)
+    return os.path.basename(os.path.normpath(path))
+
+
+def read_run(path: str | os.PathLike, judge_field: str = "score") -> RunScores:
+    """The judge's score of every item of one evaluation run folder.
+
+    Args:
+        path (`str`): the run folder (`results.jsonl`, and `manifest.json` for the system's name).
+        judge_field (`str`, *optional*, defaults to `"score"`): `"score"` (the rubric's 1-5) or `"score_expected"`.
+
+    Returns:
+        `RunScores`. Only lines made with the manifest's system and judge fingerprints count (a folder can hold lines
+        from earlier settings); the last line of each (id, sample) wins; an item's score is the mean over its samples
+        whose status is scored (`ok`, `empty_response`); an item with none has `None` and a reason.
+
+    Raises:
+        `ValueError`: an unknown `judge_field`, a folder without `results.jsonl`, or a damaged line.
+    """
+    if judge_field not in JUDGE_FIELDS:
+        raise ValueError(f"judge_field must be one of {list(JUDGE_FIELDS)}, got {judge_field!r}.")
+    path = os.fspath(path)
+    results = os.path.join(path, "results.jsonl")
+    if not os.path.isfile(results):
+        raise ValueError(f"run folder {path!r} has no results.jsonl: pass an evaluation run folder "
+                         f"(`parass2s evaluate --output ...`).")
+    manifest = {}
+    manifest_file = os.path.join(path, "manifest.json")
+    if os.path.exists(manifest_file):
+        with open(manifest_file, encoding="utf-8") as f:
+            manifest = json.load(f)
+    want_system = (manifest.get("system") or {}).get("fingerprint")
+    want_judge = (manifest.get("judge") or {}).get("fingerprint")
+    latest: dict = {}
+    for line in JsonlLog(results):
+        if "id" not in line:
+            raise ValueError(f"{results}: a line without an id: {json.dumps(line)[:200]}")
+        if want_system and line.get("system_fingerprint") not in (None, want_system):
+            continue
+        if want_judge and line.get("judge_fingerprint") not in (None, want_judge):
+            continue
+        latest[(str(line["id"]), line.get("sample", 0))] = line
+    out = RunScores(path=path, system=_run_name(path, manifest), judge=manifest.get("judge") or {})
+    values: dict = defaultdict(list)
+    statuses: dict = defaultdict(list)
+    for (item, _), line in latest.items():
+        out.subsets.setdefault(item, line.get("subset") or line.get("dimension"))
+        value = line.get(judge_field)
+        status = line.get("status", "ok")
+        if status in SCORED_STATUSES and value is not None:
+            values[item].append(float(value))
+        else:
+            statuses[item].append(f"{status}" + (f" ({line['reason']})" if line.get("reason") else ""))
+    for item in out.subsets:
+        if values[item]:
+            out.scores[item] = sum(values[item]) / len(values[item])
+        else:
+            out.scores[item] = None
+            out.reasons[item] = f"no {judge_field} in {os.path.basename(path)}: " + "; ".join(statuses[item])
+    return out
+
+
+def _judge_label(runs: list[RunScores], judge_field: str) -> str:
+    configs = {json.dumps(r.judge.get("config") or {}, sort_keys=True) for r in runs}
+    label = "judge"
+    if len(configs) == 1:
+        config = json.loads(configs.pop())
+        if config.get("mode"):
+            label = f"{config['mode']} judge"
+    return label if judge_field == "score" else f"{label} ({judge_field})"
+
+
+def load_pairs(ratings: str | os.PathLike, runs: Sequence[str | os.PathLike] = (),
+               judge_field: str = "score") -> LoadedPairs:
+    """Read a ratings file, take the judge's scores from it or from run folders, and match them per (system, id).
+
+    Args:
+        ratings (`str`): the ratings file (see the module docstring for its columns).
+        runs (`list[str]`, *optional*): evaluation run folders, one per system; without them the `judge_score`
+            column gives the judge's scores.
+        judge_field (`str`, *optional*, defaults to `"score"`): the run field to read (`score` or `score_expected`).
+
+    Returns:
+        `LoadedPairs`: the pairs (raters averaged), where the scores came from, and notes.
+
+    Raises:
+        `ValueError`: bad ratings (see `read_ratings`); no judge scores at all; two runs with one name; several runs and
+            ratings without a `system` column; systems or ids in the ratings that no run holds (named: the first 20
+            and the count).
+    """
+    if judge_field not in JUDGE_FIELDS:
+        raise ValueError(f"judge_field must be one of {list(JUDGE_FIELDS)}, got {judge_field!r}.")
+    path = os.fspath(ratings)
+    rows = read_ratings(path)
+    notes: list[str] = []
+    grouped: dict = {}
+    for row in rows:
+        grouped.setdefault((row["system"], row["id"]), []).append(row)
+    has_judge_column = any(r["judge_score"] is not None for r in rows)
+    source = {"ratings": path, "rows": len(rows), "items": len(grouped), "judge_field": judge_field}
+    pairs: list[RatedPair] = []
+
+    if runs:
+        loaded = [read_run(r, judge_field) for r in runs]
+        names = [r.system for r in loaded]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"several --run folders are named {dupes} (a run's name is its manifest label, else its "
+                             f"system name); evaluate them with distinct --label values.")
+        by_name = {r.system: r for r in loaded}
+        if len(loaded) == 1:  # one run: a rating without a system is a rating of that run's system
+            grouped = {}
+            for row in rows:
+                grouped.setdefault((row["system"] or names[0], row["id"]), []).append(row)
+            source["items"] = len(grouped)
+        if has_judge_column:
+            notes.append("the ratings' judge_score column was ignored: judge scores come from the run folder(s).")
+        systems_named = sorted({s for s, _ in grouped if s is not None})
+        if len(loaded) > 1 and any(s is None for s, _ in grouped):
+            raise ValueError(f"ratings file {path}: with several --run folders ({names}) every rating needs a "
+                             f"`system` column naming its run.")
+        unknown_systems = [s for s in systems_named if s not in by_name]
+        if unknown_systems:
+            raise ValueError(f"ratings file {path} names system(s) {unknown_systems} that no --run folder holds; the "
+                             f"runs are {names} (a run's name is its manifest label, else its system name).")
+        unknown = [f"{item}" if len(loaded) == 1 else f"{item} ({system})" for system, item in grouped
+                   if item not in by_name[system].scores]
+        if unknown:
+            where = loaded[0].path if len(loaded) == 1 else "the --run folders"
+            raise ValueError(f"ratings file {path}: {_name_list(unknown, 'id(s) not in ' + where)}. Rate items of "
+                             f"the evaluated runs, or pass the run folders that hold them.")
+        for (system, item), group in grouped.items():
+            run = by_name[system]
+            pairs.append(RatedPair(id=item, system=run.system, human=_mean(r["human_score"] for r in group),
+                                   raters=len(group), judge=run.scores[item],
+                                   group=run.subsets.get(item) or group[0]["group"],
+                                   judge_reason=run.reasons.get(item, "")))
+        source.update(judge_source="run", runs=[{"path": r.path, "system": r.system, "items": len(r.scores),
+                                                 "judge_fingerprint": r.judge.get("fingerprint")} for r in loaded],
+                      judge_label=_judge_label(loaded, judge_field))
+    else:
+        if not has_judge_column:
+            raise ValueError(f"ratings file {path} gives no judge scores: add a judge_score column, or pass --run "
+                             f"with the evaluation run folder(s) that judged these items.")
+        inconsistent = 0
+        for (system, item), group in grouped.items():
+            judged = [r["judge_score"] for r in group if r["judge_score"] is not None]
+            inconsistent += len(set(judged)) > 1
+            pairs.append(RatedPair(id=item, system=system, human=_mean(r["human_score"] for r in group),
+                                   raters=len(group), judge=_mean(judged) if judged else None,
+                                   group=group[0]["group"],
+                                   judge_reason="" if judged else "empty judge_score"))
+        if inconsistent:
+            notes.append(f"{inconsistent} item(s) have different judge_score values on their rows: averaged.")
+        source.update(judge_source="column", judge_label="judge" if judge_field == "score" else "judge (column)")
+    raters = [p.raters for p in pairs]
+    source["raters_per_item"] = {"min": min(raters), "max": max(raters), "mean": round(sum(raters) / len(raters), 4)}
+    return LoadedPairs(pairs=pairs, source=source, notes=notes)
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)

@@ -1,0 +1,377 @@
+"""Judge-human agreement: the paper's Table 2 (correlation per dimension) and Table 3 (system ranking).
+
+```python
+>>> from parass2s_hf.validation import correlation
+>>> correlation([1, 2, 3, 4, 5], [1.5, 2, 3.5, 3, 5])["value"]
+0.9238
+>>> correlation([4, 2], [5, 1])
+{'value': None, 'ci': None, 'n': 2, 'reason': 'n=2: too few pairs', 'ci_reason': None}
+```
+
+How the numbers are made (`scipy.stats` only):
+- a cell is Pearson (`pearsonr`), Spearman (`spearmanr`) or Kendall's tau-b (`kendalltau`) over the pairs that have
+  both a human and a judge score, with a bootstrap interval over pairs (`scipy.stats.bootstrap`, fixed seed; percentile
+  by default as in the evaluation report, or BCa, which falls back to percentile where it is undefined): a resample
+  draws whole pairs, so human and judge stay paired;
+- a cell with fewer than 3 pairs, or with constant human or judge scores, has no value: it says why, and is `None` in
+  JSON (never computed from nothing); where some resamples have no value (constant scores: likely with few pairs),
+  the interval is the percentile interval over the others when they are at least 95% of all (`ci_note` says so),
+  else `None` with its reason (`ci_reason`);
+- `overall` pools every pair; `average` is the mean of the per-column values (the paper's "avg"), its interval
+  resampling each column's pairs independently;
+- system level (Table 3): per system the mean judge and mean human score over its paired items, their ranks (1 = best),
+  Spearman and Kendall between the two rankings with a percentile bootstrap interval over items resampled within each
+  system (when there are 3 or more systems), and the pairs of systems the judge orders the other way round.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from itertools import combinations
+
+import numpy as np
+
+from ..evaluation.records import SUBSETS
+
+KINDS = ("pearson", "spearman", "kendall")
+"""The correlation coefficients reported in every cell."""
+KIND_LABELS = {"pearson": "Pearson", "spearman": "Spearman", "kendall": "Kendall"}
+LAYOUT = (*SUBSETS, "overall", "average")
+"""Table 2's columns: the six subsets in the report's order, the pooled value, and the mean of the columns."""
+LAYOUT_LABELS = {"age": "age", "emotion": "emotion", "gender": "gender", "sarcasm": "sarcasm", "iemocap": "IEMOCAP",
+                 "meld": "MELD", "overall": "overall", "average": "avg"}
+MIN_PAIRS = 3
+"""Fewest pairs (or systems) a correlation is computed from."""
+MAX_UNDEFINED = 0.05
+"""Largest share of undefined resamples (constant scores) an interval may leave out (and says so)."""
+DECIMALS = 4
+VERSION = 1
+
+
+def _round(x):
+    return None if x is None or not math.isfinite(float(x)) else round(float(x), DECIMALS)
+
+
+def _along(kind: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The correlation of `x` and `y` along their last axis (any leading shape); NaN where it is undefined."""
+    from scipy.stats import kendalltau, pearsonr, rankdata
+
+    x, y = np.broadcast_arrays(np.asarray(x, float), np.asarray(y, float))
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        if kind == "pearson":
+            return np.asarray(pearsonr(x, y, axis=-1).statistic, float)
+        if kind == "spearman":  # spearmanr's definition: Pearson of the (average) ranks
+            return np.asarray(pearsonr(rankdata(x, axis=-1), rankdata(y, axis=-1), axis=-1).statistic, float)
+        if kind == "kendall":
+            return np.asarray(kendalltau(x, y, axis=-1).statistic, float)
+    raise ValueError(f"Unknown correlation {kind!r}; expected one of {list(KINDS)}.")
+
+
+def _point(kind: str, x: np.ndarray, y: np.ndarray) -> float:
+    from scipy.stats import kendalltau, pearsonr, spearmanr
+
+    fn = {"pearson": pearsonr, "spearman": spearmanr, "kendall": kendalltau}
+    if kind not in fn:
+        raise ValueError(f"Unknown correlation {kind!r}; expected one of {list(KINDS)}.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(fn[kind](x, y).statistic)
+
+
+def why_undefined(x, y, labels: tuple[str, str] = ("human scores", "judge scores"), unit: str = "pairs") -> str | None:
+    """Why a correlation of `x` and `y` cannot be computed (too few values, or constant ones); `None` when it can."""
+    n = len(x)
+    if n == 0:
+        return f"n=0: no {unit}"
+    if n < MIN_PAIRS:
+        return f"n={n}: too few {unit}"
+    constant = [label for label, v in zip(labels, (x, y)) if np.ptp(np.asarray(v, float)) == 0]
+    if constant:
+        return "constant " + " and ".join(constant)
+    return None
+
+
+def _seeded(seed: int) -> dict:
+    """The bootstrap's seed argument: `rng` from scipy 1.15, `random_state` before."""
+    import inspect
+
+    from scipy.stats import bootstrap
+
+    if "rng" in inspect.signature(bootstrap).parameters:
+        return {"rng": np.random.default_rng(seed)}
+    return {"random_state": np.random.default_rng(seed)}
+
+
+def _interval(groups, stat, *, confidence, n_resamples, seed, method) -> tuple[list | None, str | None, str | None]:
+    """Bootstrap interval of `stat(per-group index arrays)`: each group's units resampled on their own.
+
+    `groups` is a list of unit counts; `stat(*index_arrays)` maps index arrays of shape (..., n_g) to values of shape
+    (...). Returns `(interval or None, why not, note)`. Where some resamples are undefined (constant scores: likely
+    with few pairs), BCa and scipy's percentile interval are NaN; the percentile interval over the defined resamples is
+    given instead when they are at least `1 - MAX_UNDEFINED` of all, with a note saying how many were left out.
+    """
+    from scipy.stats import bootstrap
+
+    if n_resamples <= 0:
+        return None, "no bootstrap (n_resamples=0)", None
+    if any(n < 2 for n in groups):
+        return None, "fewer than 2 units in a resampled group", None
+    data = tuple(np.arange(n) for n in groups)
+
+    def statistic(*idx, axis=-1):
+        return stat(*idx)
+
+    res = None
+    for m in dict.fromkeys((method, "percentile")):
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            try:
+                res = bootstrap(data, statistic, n_resamples=n_resamples, confidence_level=confidence, method=m,
+                                vectorized=True, paired=False, axis=-1, **_seeded(seed))
+            except ValueError:  # e.g. BCa on a degenerate jackknife: try the percentile interval
+                continue
+        low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        if math.isfinite(low) and math.isfinite(high):
+            return [_round(low), _round(high)], None, None
+    if res is not None:
+        dist = np.asarray(res.bootstrap_distribution, float)
+        undefined = int(np.isnan(dist).sum())
+        if undefined <= MAX_UNDEFINED * dist.size:
+            alpha = (1 - confidence) / 2
+            low, high = np.nanpercentile(dist, [100 * alpha, 100 * (1 - alpha)])
+            return ([_round(low), _round(high)], None,
+                    (f"percentile interval over the {dist.size - undefined} of {dist.size} resamples with a value "
+                    f"({undefined} had constant scores)"))
+        return None, (f"interval undefined: {undefined} of {dist.size} resamples have constant scores (too few "
+                      f"distinct values)"), None
+    return None, "interval undefined: the bootstrap failed on these values", None
+
+
+def _boot(confidence: float, n_resamples: int, seed: int, method: str) -> dict:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}.")
+    if method not in ("BCa", "percentile", "basic"):
+        raise ValueError(f"method must be 'BCa', 'percentile' or 'basic', got {method!r}.")
+    return {"confidence": confidence, "n_resamples": int(n_resamples), "seed": seed, "method": method}
+
+
+def correlation(x: Sequence[float], y: Sequence[float], kind: str = "pearson", *,
+                labels: tuple[str, str] = ("human scores", "judge scores"), confidence: float = 0.95,
+                n_resamples: int = 2000, seed: int = 0, method: str = "percentile") -> dict:
+    """One correlation with its bootstrap interval over pairs.
+
+    Args:
+        x, y (`list[float]`): paired values (human and judge scores).
+        kind (`str`, *optional*, defaults to `"pearson"`): `"pearson"`, `"spearman"` or `"kendall"` (tau-b).
+        labels (`tuple[str, str]`, *optional*): what `x` and `y` are, for the reason of an undefined value.
+        confidence (`float`, *optional*, defaults to `0.95`), n_resamples (`int`, *optional*, defaults to `2000`; `0`
+            skips the interval), seed (`int`, *optional*, defaults to `0`), method (`str`, *optional*, defaults to
+            `"percentile"`): the bootstrap's settings (`"BCa"` falls back to percentile where it is undefined).
+
+    Returns:
+        `dict`: `value` (`None` when undefined), `ci` (`[low, high]` or `None`), `n`, `reason` (why `value` is
+        `None`), `ci_reason` (why `ci` is `None`), and `ci_note` where the interval left undefined resamples out.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"Unknown correlation {kind!r}; expected one of {list(KINDS)}.")
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}.")
+    boot = _boot(confidence, n_resamples, seed, method)
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    reason = why_undefined(x, y, labels)
+    if reason:
+        return {"value": None, "ci": None, "n": len(x), "reason": reason, "ci_reason": None}
+    ci, ci_reason, note = _interval([len(x)], lambda i: _along(kind, x[i], y[i]), **boot)
+    return {"value": _round(_point(kind, x, y)), "ci": ci, "n": len(x), "reason": None, "ci_reason": ci_reason,
+            **({"ci_note": note} if note else {})}
+
+
+def correlations(x, y, **kwargs) -> dict:
+    """`{kind: correlation(x, y, kind)}` for Pearson, Spearman and Kendall."""
+    return {kind: correlation(x, y, kind, **kwargs) for kind in KINDS}
+
+
+def _average(groups: dict, kind: str, boot: dict) -> dict:
+    """The mean of the groups' correlations, with an interval resampling each group on its own."""
+    usable = {g: xy for g, xy in groups.items() if why_undefined(*xy) is None}
+    n = sum(len(xy[0]) for xy in usable.values())
+    if len(usable) < 2:
+        return {"value": None, "ci": None, "n": n, "reason": f"{len(usable)} column(s) with a value: an average needs 2",
+                "ci_reason": None, "columns": sorted(usable)}
+    xs = [xy[0] for xy in usable.values()]
+    ys = [xy[1] for xy in usable.values()]
+    value = float(np.mean([_point(kind, x, y) for x, y in zip(xs, ys)]))
+
+    def stat(*idx):
+        return sum(_along(kind, x[i], y[i]) for x, y, i in zip(xs, ys, idx)) / len(idx)
+
+    ci, ci_reason, note = _interval([len(x) for x in xs], stat, **boot)
+    return {"value": _round(value), "ci": ci, "n": n, "reason": None, "ci_reason": ci_reason,
+            **({"ci_note": note} if note else {}), "columns": list(usable)}
+
+
+def agreement_table(pairs: Sequence, *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0,
+                    method: str = "percentile") -> dict:
+    """Judge-human correlations per column of the paper's Table 2, pooled (`overall`) and averaged (`average`).
+
+    Args:
+        pairs (`list[RatedPair]`): rated pairs (objects with `human`, `judge` and `group`); those without a judge
+            score are left out.
+        confidence, n_resamples, seed, method: the bootstrap's settings (see `correlation`).
+
+    Returns:
+        `dict`: `layout` (the columns: `LAYOUT`, with any other group before `overall`), `layout_labels`, and
+        `columns`: per column, `{kind: cell}` for Pearson, Spearman and Kendall (see `correlation`).
+    """
+    boot = _boot(confidence, n_resamples, seed, method)
+    scored = [p for p in pairs if p.judge is not None]
+    by_group: dict = {}
+    for p in scored:
+        if p.group is not None:
+            by_group.setdefault(p.group, ([], []))
+            by_group[p.group][0].append(p.human)
+            by_group[p.group][1].append(p.judge)
+    by_group = {g: (np.asarray(h, float), np.asarray(j, float)) for g, (h, j) in by_group.items()}
+    extra = sorted(g for g in by_group if g not in SUBSETS)
+    layout = [*SUBSETS, *extra, "overall", "average"]
+    columns = {}
+    for column in layout:
+        if column == "overall":
+            xy = (np.asarray([p.human for p in scored], float), np.asarray([p.judge for p in scored], float))
+        elif column == "average":
+            columns[column] = {kind: _average({g: by_group[g] for g in layout if g in by_group}, kind, boot)
+                               for kind in KINDS}
+            continue
+        else:
+            xy = by_group.get(column, (np.zeros(0), np.zeros(0)))
+        columns[column] = {kind: correlation(*xy, kind, **boot) for kind in KINDS}
+    return {"layout": layout, "layout_labels": {c: LAYOUT_LABELS.get(c, c) for c in layout}, "columns": columns}
+
+
+def system_ranking(pairs: Sequence, *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> dict:
+    """System-level agreement (the paper's Table 3): per system the mean judge and human scores and their ranks.
+
+    Args:
+        pairs (`list[RatedPair]`): rated pairs with a `system`; those without a judge score are left out.
+        confidence, n_resamples, seed: the bootstrap's settings; the interval is a percentile interval over items
+            resampled within each system, computed when there are 3 or more systems.
+
+    Returns:
+        `dict`: `systems` (rows sorted by judge score: `system`, `n`, `judge_mean`, `human_mean`, `judge_rank`,
+        `human_rank`, rank 1 the best, ties sharing the lower rank), `spearman` and `kendall` cells (see `correlation`;
+        `n` counts systems), `swapped_pairs` (how many pairs of systems the judge orders the other way round),
+        `swapped` (those pairs, judge's better first), `tied_pairs` (pairs tied in one ranking only).
+    """
+    from scipy.stats import rankdata
+
+    boot = _boot(confidence, n_resamples, seed, "percentile")
+    by_system: dict = {}
+    for p in pairs:
+        if p.judge is not None and p.system is not None:
+            by_system.setdefault(p.system, ([], []))
+            by_system[p.system][0].append(p.human)
+            by_system[p.system][1].append(p.judge)
+    names = list(by_system)
+    human = [np.asarray(by_system[s][0], float) for s in names]
+    judge = [np.asarray(by_system[s][1], float) for s in names]
+    human_means = np.asarray([h.mean() for h in human])
+    judge_means = np.asarray([j.mean() for j in judge])
+    judge_rank = rankdata(-judge_means, method="min").astype(int) if names else []
+    human_rank = rankdata(-human_means, method="min").astype(int) if names else []
+    rows = [{"system": s, "n": len(human[i]), "judge_mean": _round(judge_means[i]), "human_mean": _round(human_means[i]),
+             "judge_rank": int(judge_rank[i]), "human_rank": int(human_rank[i])} for i, s in enumerate(names)]
+    rows.sort(key=lambda r: (r["judge_rank"], r["human_rank"], r["system"]))
+
+    swapped, tied = [], 0
+    for a, b in combinations(range(len(names)), 2):
+        dj, dh = judge_means[a] - judge_means[b], human_means[a] - human_means[b]
+        if dj * dh < 0:
+            swapped.append([names[a], names[b]] if dj > 0 else [names[b], names[a]])
+        elif (dj == 0) != (dh == 0):
+            tied += 1
+
+    def mean_rows(*idx):  # per system, the means of its resampled items: (..., n_systems)
+        hm = np.stack(np.broadcast_arrays(*(h[i].mean(axis=-1) for h, i in zip(human, idx))), axis=-1)
+        jm = np.stack(np.broadcast_arrays(*(j[i].mean(axis=-1) for j, i in zip(judge, idx))), axis=-1)
+        return hm, jm
+
+    cells = {}
+    for kind in ("spearman", "kendall"):
+        reason = why_undefined(human_means, judge_means, ("human means", "judge means"), unit="systems")
+        if reason:
+            cells[kind] = {"value": None, "ci": None, "n": len(names), "reason": reason, "ci_reason": None}
+            continue
+        ci, ci_reason, note = _interval([len(h) for h in human],
+                                        lambda *idx, kind=kind: _along(kind, *mean_rows(*idx)), **boot)
+        cells[kind] = {"value": _round(_point(kind, human_means, judge_means)), "ci": ci, "n": len(names),
+                       "reason": None, "ci_reason": ci_reason, **({"ci_note": note} if note else {})}
+    return {"systems": rows, "spearman": cells["spearman"], "kendall": cells["kendall"],
+            "swapped_pairs": len(swapped), "swapped": swapped, "tied_pairs": tied,
+            "bootstrap": {**boot, "unit": "item, resampled within its system"}}
+
+
+def build_validation(pairs: Sequence, *, label: str = "judge", source: dict | None = None,
+                     notes: Sequence[str] = (), probes: dict | None = None, confidence: float = 0.95,
+                     n_resamples: int = 2000, seed: int = 0, method: str = "percentile") -> dict:
+    """The whole validation report: Table 2, Table 3, pair counts, probes and notes.
+
+    Args:
+        pairs (`list[RatedPair]`): from `load_pairs(...).pairs`.
+        label (`str`, *optional*, defaults to `"judge"`): the judge's row label in Table 2.
+        source (`dict`, *optional*): where the ratings and judge scores came from (`load_pairs(...).source`).
+        notes (`list[str]`, *optional*): notes to carry (e.g. from `load_pairs`).
+        probes (`dict`, *optional*): probe results (`run_probes`).
+        confidence, n_resamples, seed, method: the bootstrap's settings (see `correlation`).
+
+    Returns:
+        `dict` with `version`, `label`, `source`, `pairs` (counts, raters, pairs without a judge score), `agreement`
+        (`agreement_table`), `ranking` (`system_ranking`, or `None` without system names), `probes`, `bootstrap` and
+        `notes`.
+    """
+    boot = _boot(confidence, n_resamples, seed, method)
+    notes = list(notes)
+    pairs = list(pairs)
+    unscored = [p for p in pairs if p.judge is None]
+    ungrouped = [p for p in pairs if p.judge is not None and p.group is None]
+    if unscored:
+        shown = ", ".join(f"{p.id}" + (f" ({p.system})" if p.system else "") for p in unscored[:20])
+        more = f" and {len(unscored) - 20} more" if len(unscored) > 20 else ""
+        notes.append(f"{len(unscored)} rated item(s) have no judge score and are left out: {shown}{more}.")
+    if ungrouped:
+        notes.append(f"{len(ungrouped)} pair(s) have no dimension or subset: they count in `overall` only.")
+    agreement = agreement_table(pairs, **boot)
+    for column in agreement["layout"]:
+        cell = agreement["columns"][column]["pearson"]
+        if cell["reason"] and not cell["reason"].startswith("n=0"):
+            notes.append(f"{agreement['layout_labels'][column]}: no correlation ({cell['reason']}).")
+        elif cell["value"] is not None and cell["ci"] is None and cell["ci_reason"]:
+            notes.append(f"{agreement['layout_labels'][column]}: no interval ({cell['ci_reason']}).")
+    systems = {p.system for p in pairs if p.system is not None}
+    ranking = None
+    if systems:
+        ranking = system_ranking(pairs, confidence=confidence, n_resamples=n_resamples, seed=seed)
+        nameless = sum(p.system is None and p.judge is not None for p in pairs)
+        if nameless:
+            notes.append(f"{nameless} pair(s) name no system: they are left out of the system ranking.")
+        if ranking["spearman"]["reason"]:
+            notes.append(f"system ranking: no rank correlation ({ranking['spearman']['reason']}).")
+    else:
+        notes.append("no system names (no `system` column and no --run): no system-level ranking.")
+    raters = [p.raters for p in pairs]
+    return {
+        "version": VERSION,
+        "label": label,
+        "source": source or {},
+        "pairs": {"total": len(pairs), "with_judge_score": len(pairs) - len(unscored),
+                  "without_judge_score": {"count": len(unscored), "ids": [p.id for p in unscored]},
+                  "raters": {"min": min(raters, default=0), "max": max(raters, default=0),
+                             "mean": _round(np.mean(raters)) if raters else None, "ratings": int(sum(raters))}},
+        "agreement": agreement,
+        "ranking": ranking,
+        "probes": probes,
+        "bootstrap": {**boot, "unit": "pair (human and judge resampled together)"},
+        "notes": notes,
+    }

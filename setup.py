@@ -23,6 +23,7 @@ install_requires = [
     "scipy>=1.13",  # pearsonr/kendalltau with axis= (judge validation)
     "espeakng-loader>=0.2.4",  # ships libespeak-ng and its data: the offline renderer needs no system package
     "tqdm>=4.66",
+    "jiwer>=3",  # word error rate (the build pipeline's verify stage)
     "matplotlib>=3.7",  # evaluation report figures
     "pyyaml>=6",
 ]
@@ -30,7 +31,7 @@ install_requires = [
 extras = {
     "train": ["trl>=1.16,<1.17", "peft>=0.17", "bitsandbytes>=0.45"],
     "api": ["openai>=1.40"],
-    "dev": ["pytest>=8", "jiwer>=3"],
+    "dev": ["pytest>=8"],
 }
 extras["all"] = sorted({dep for deps in extras.values() for dep in deps})
 

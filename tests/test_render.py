@@ -51,7 +51,8 @@ def test_voices_follow_pools_and_pair_keys():
 
 
 def test_renderer_errors():
-    with pytest.raises(ValueError, match="Unknown renderer 'festival'; available renderers: \\['espeak-ng'\\]"):
+    known = "\\['espeak-ng', 'openai-speech', 'transformers'\\]"
+    with pytest.raises(ValueError, match=f"Unknown renderer 'festival'; available renderers: {known}"):
         get_renderer("festival")
     with pytest.raises(ValueError, match="empty text"):
         get_renderer("espeak-ng").render("  ", "happy")

@@ -15,4 +15,11 @@ skips finished items; `summary.json` says, per stage, how many items went in, ca
 
 from .workdir import MODES, STAGES, StageSummary, WorkDir
 
-__all__ = ["MODES", "STAGES", "StageSummary", "WorkDir"]
+__all__ = ["MODES", "STAGES", "StageSummary", "WorkDir", "run_recipe"]
+
+
+def run_recipe(*args, **kwargs):
+    """See `parass2s_hf.build.recipe.run_recipe` (imported lazily: the stages pull in models and renderers)."""
+    from .recipe import run_recipe as run
+
+    return run(*args, **kwargs)

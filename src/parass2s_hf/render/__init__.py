@@ -1,5 +1,6 @@
 """Speech rendering: text + a style -> a 16 kHz waveform, and the `[style: ...]` reply format."""
 
+from . import openai_speech, resolve, transformers_tts  # noqa: F401 - registers "openai-speech", "transformers"
 from .base import RENDERERS, Renderer, get_renderer, register_renderer
 from .espeak import EspeakRenderer
 from .reply_format import DEFAULT_REPLY_STYLE, format_reply, parse_reply

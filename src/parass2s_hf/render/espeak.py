@@ -23,7 +23,7 @@ import numpy as np
 
 from ..audio import LoadedAudio, load_audio
 from .base import register_renderer
-from .styles import choose_voice, get_prosody
+from .styles import VOICE_POOLS, choose_voice, get_prosody
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _espeakCHARS_UTF8 = 1
@@ -195,6 +195,11 @@ class EspeakRenderer:
     def voice(self, style: str, voice_key: str = "") -> str:
         voice = choose_voice(style, voice_key)
         return voice if self.language == "en-us" else voice.replace("en-us", self.language, 1)
+
+    def voices(self, style: str) -> list[str]:
+        """Every voice `voice(style, key)` can return: the style's pool (the build's voice split divides it)."""
+        pool = VOICE_POOLS[get_prosody(style).voice]
+        return [v if self.language == "en-us" else v.replace("en-us", self.language, 1) for v in pool]
 
     def render(self, text: str, style: str, voice_key: str = "") -> LoadedAudio:
         if not isinstance(text, str) or not text.strip():

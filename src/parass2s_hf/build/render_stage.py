@@ -1,0 +1,364 @@
+"""The render stage: every kept text spoken in its styles, one FLAC file and one `rendered.jsonl` line per clip.
+
+Which clips, by the build's mode (the generate stage's):
+
+| mode | clips per record | clip id |
+|---|---|---|
+| benchmark | each of its two styles, one voice shared by the pair where the styles share a voice pool | `{record_id}-{style}` |
+| polytone | every style of the dimension x `voices_per_style` distinct voices | `{record_id}-{style}-v{k}` |
+| sft | each query style, and its reference reply spoken in the reply's style | `{record_id}-{style}`, `{record_id}-{style}-reply` |
+
+Only records that the generate stage kept (`ok`) and the filter stage kept (`kept`) are rendered. A line's `style` is
+the style the clip is spoken in (for an SFT reply, the reply style). A renderer error on one clip (or silence) is
+that clip's `failed` line, with the reason and no file; it never stops the stage. A rerun renders only the clips not
+yet in `rendered.jsonl` (a recorded failure is not retried: `--overwrite` redoes the stage).
+
+Voice split: with `voice_split` (the default), the test and train splits use disjoint voices, so a model trained on
+the train split is never tested on a voice it heard. Every voice the renderer can use for the build's styles (its
+`voices(style)` pools) is assigned to test or train once, balancing each pool between the two; each clip then takes a
+voice key whose voice lies in its split's share. A style whose pool has a single voice cannot be split: its clips use
+that voice in both splits, with a warning; the style is listed in the stage's settings (`voice_split_unavailable`)
+and its voices under `split_voices["shared"]` (beside the `"test"` and `"train"` voices).
+A renderer without `voices(style)` gets no split (warning, recorded as `voice_split_effective: false`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..evaluation.store import write_atomic
+from .workdir import StageSummary, WorkDir
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_POLYTONE_VOICES = 3
+_MAX_KEY_TRIES = 512
+_REASON_CHARS = 400
+
+
+@dataclass
+class RenderConfig:
+    """Settings of the render stage.
+
+    Args:
+        renderer (`str`, *optional*, defaults to `"espeak-ng"`): the renderer, in any form `resolve_renderer` accepts
+            (a registered name, `openai-speech:<model>`, an `http(s)://` endpoint, a transformers model id or folder).
+        renderer_kwargs (`dict`, *optional*): arguments of the renderer (e.g. `{"device": "cuda"}`,
+            `{"api_base": ..., "voices": {...}}`).
+        voices_per_style (`int`, *optional*): voices per style and record in polytone mode (defaults to 3 there);
+            the other modes render one clip per style and accept only 1.
+        voice_split (`bool`, *optional*, defaults to `True`): give the test and train splits disjoint voices.
+        num_workers (`int`, *optional*, defaults to `1`): clips rendered at once (threads); more pays off for an
+            endpoint renderer. It does not change the output, so it is not part of the stage's recorded settings.
+    """
+
+    renderer: str = field(default="espeak-ng", metadata={
+        "help": "The renderer: espeak-ng, transformers model id or folder, openai-speech:<model>, or an endpoint URL."})
+    renderer_kwargs: dict = field(default_factory=dict, metadata={
+        "help": "Arguments of the renderer, e.g. {\"device\": \"cuda\"} or {\"api_base\": ..., \"voices\": {...}}."})
+    voices_per_style: int | None = field(default=None, metadata={
+        "help": f"Voices per style and record in polytone mode (default {DEFAULT_POLYTONE_VOICES}); 1 in the other modes."})
+    voice_split: bool = field(default=True, metadata={
+        "help": "Give the test and train splits disjoint voices (needs a renderer with voices(style))."})
+    num_workers: int = field(default=1, metadata={
+        "help": "Clips rendered at once (threads); more helps an endpoint renderer. Not part of the settings."})
+
+    def __post_init__(self):
+        if not isinstance(self.renderer, str) or not self.renderer.strip():
+            raise ValueError(f"renderer must name a renderer (e.g. 'espeak-ng'), got {self.renderer!r}.")
+        self.renderer_kwargs = json_dict("renderer_kwargs", self.renderer_kwargs)
+        if self.voices_per_style is not None and (not isinstance(self.voices_per_style, int)
+                                                  or self.voices_per_style < 1):
+            raise ValueError(f"voices_per_style must be a whole number of at least 1, got {self.voices_per_style!r}.")
+        if not isinstance(self.num_workers, int) or self.num_workers < 1:
+            raise ValueError(f"num_workers must be at least 1, got {self.num_workers!r}.")
+
+    def settings(self) -> dict:
+        """The recorded settings (everything but `num_workers`)."""
+        out = dataclasses.asdict(self)
+        out.pop("num_workers")
+        return out
+
+
+def json_dict(name: str, value) -> dict:
+    """A dict setting, also given as a JSON object string (the command line's form)."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{name} must be a dict or a JSON object string, got {value!r} ({e}).") from None
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be a dict or a JSON object string, got {type(value).__name__}.")
+    return value
+
+
+# ---- voices ----
+
+def assign_voice_splits(pools: dict[str, list[str]]) -> dict[str, str]:
+    """Assign every voice of the given pools (style -> voices) to `"test"` or `"train"`, once, balancing each pool:
+    small pools first, each new voice going to the split that holds fewer of that pool's voices (test on a tie)."""
+    assign: dict[str, str] = {}
+    for style in sorted(pools, key=lambda s: (len(set(pools[s])), s)):
+        pool = list(dict.fromkeys(pools[style]))
+        counts = Counter(assign[v] for v in pool if v in assign)
+        for voice in pool:
+            if voice in assign:
+                continue
+            split = "test" if counts["test"] <= counts["train"] else "train"
+            assign[voice] = split
+            counts[split] += 1
+    return assign
+
+
+def pick_voice_key(renderer, style: str, base_key: str, allowed: set | None = None,
+                   avoid: set | None = None) -> tuple[str, str]:
+    """A voice key for `renderer.voice(style, key)`: `base_key` itself when its voice is allowed and not to be
+    avoided, else the first of `base_key~1`, `base_key~2`, ... that is (a deterministic search, so a rerun finds the same
+    key, and styles that share a pool find the same voice). When every allowed voice is to be avoided, the first
+    allowed one is returned (a repeat). Returns (key, voice)."""
+    avoid = avoid or set()
+    fallback = None
+    for i in range(_MAX_KEY_TRIES):
+        key = base_key if i == 0 else f"{base_key}~{i}"
+        voice = renderer.voice(style, key)
+        if allowed is not None and voice not in allowed:
+            continue
+        if voice not in avoid:
+            return key, voice
+        if fallback is None:
+            fallback = (key, voice)
+    if fallback is not None:
+        return fallback
+    raise RuntimeError(f"no voice key of {base_key!r} gives a {style} voice among {sorted(allowed or ())}")
+
+
+# ---- planning ----
+
+def _kept_records(work: WorkDir) -> list[dict]:
+    generated = work.require("generate")
+    filtered = {line["id"]: line for line in work.require("filter")}
+    return [r for r in generated
+            if r.get("status") == "ok" and filtered.get(r["id"], {}).get("status") == "kept"]
+
+
+def _clip_specs(record: dict, mode: str, voices: int) -> list[dict]:
+    """The clips of one record, before voices: id, kind, spoken style, text, base voice key, query style."""
+    rid, styles = record["id"], list(record["styles"])
+    pair_key = record.get("pair_id") or rid
+    if mode == "benchmark":
+        return [{"id": f"{rid}-{s}", "kind": "query", "style": s, "text": record["text"], "base_key": pair_key,
+                 "query_style": s} for s in styles]
+    if mode == "polytone":
+        return [{"id": f"{rid}-{s}-v{k}", "kind": "query", "style": s, "text": record["text"],
+                 "base_key": f"{pair_key}-v{k}", "query_style": s, "voice_index": k}
+                for s in styles for k in range(voices)]
+    specs = []
+    for s in styles:
+        specs.append({"id": f"{rid}-{s}", "kind": "query", "style": s, "text": record["text"], "base_key": pair_key,
+                      "query_style": s})
+        entry = (record.get("per_style") or {}).get(s) or {}
+        specs.append({"id": f"{rid}-{s}-reply", "kind": "reply", "style": entry.get("reference_reply_style"),
+                      "text": entry.get("reference_reply"), "base_key": f"{pair_key}-reply", "query_style": s})
+    return specs
+
+
+class _VoicePlan:
+    """Which voices each (style, split) may use."""
+
+    def __init__(self, renderer, styles: set[str], enabled: bool):
+        self.allowed: dict[tuple[str, str], set] = {}
+        self.unavailable: list[str] = []
+        self.split_voices: dict[str, list[str]] | None = None
+        self.note = ""
+        self.effective = False
+        if not enabled:
+            self.note = "voice_split is off"
+            return
+        if not callable(getattr(renderer, "voices", None)):
+            self.note = f"the renderer {getattr(renderer, 'name', renderer)!r} has no voices(style): no voice split"
+            logger.warning("voice_split ignored: %s lists no voice pools (no voices(style) method), so the test and "
+                           "train splits may share voices", getattr(renderer, "name", type(renderer).__name__))
+            return
+        pools = {}
+        for style in sorted(styles):
+            try:
+                pools[style] = list(renderer.voices(style))
+            except Exception as e:  # noqa: BLE001 - an unknown style fails its clips later, with the reason
+                logger.warning("no voice pool for style %r (%s)", style, e)
+        assign = assign_voice_splits(pools)
+        for style, pool in pools.items():
+            for split in ("test", "train"):
+                share = {v for v in pool if assign[v] == split}
+                self.allowed[(style, split)] = share
+            if not self.allowed[(style, "test")] or not self.allowed[(style, "train")]:
+                self.unavailable.append(style)
+                self.allowed[(style, "test")] = self.allowed[(style, "train")] = set(pool)
+        if self.unavailable:
+            logger.warning("voice split impossible for style(s) %s (a single voice in the pool): their clips share "
+                           "voices between test and train", ", ".join(self.unavailable))
+        self.effective = True
+        shared = {v for style in self.unavailable for v in pools[style]}
+        self.split_voices = {s: sorted(v for v, a in assign.items() if a == s and v not in shared)
+                             for s in ("test", "train")}
+        self.split_voices["shared"] = sorted(shared)
+
+    def allowed_for(self, style: str, split: str) -> set | None:
+        if not self.effective:
+            return None
+        return self.allowed.get((style, "train" if split == "train" else "test"))
+
+
+def _plan(records: list[dict], mode: str, voices: int, renderer, plan: _VoicePlan) -> list[dict]:
+    clips = []
+    repeated = Counter()
+    for record in records:
+        chosen: dict[str, set] = {}  # style -> voices used so far for this record, in polytone
+        query_voice: dict[str, str] = {}
+        for spec in _clip_specs(record, mode, voices):
+            clip = {**spec, "record_id": record["id"], "split": record.get("split", "test"), "voice": None,
+                    "voice_key": None, "error": None}
+            try:
+                if not isinstance(spec["text"], str) or not spec["text"].strip():
+                    raise ValueError(f"no text to speak for the {spec['kind']} of {spec['query_style']}")
+                if not spec["style"]:
+                    raise ValueError(f"no style for the {spec['kind']} of {spec['query_style']}")
+                allowed = plan.allowed_for(spec["style"], clip["split"])
+                if mode == "polytone":
+                    avoid = chosen.setdefault(spec["style"], set())
+                elif spec["kind"] == "reply":
+                    avoid = {query_voice.get(spec["query_style"])}  # the responder is not the user
+                else:
+                    avoid = set()
+                key, voice = pick_voice_key(renderer, spec["style"], spec["base_key"], allowed, avoid)
+                if mode == "polytone":
+                    if voice in avoid:
+                        repeated[spec["style"]] += 1
+                    avoid.add(voice)
+                if spec["kind"] == "query":
+                    query_voice[spec["query_style"]] = voice
+                clip.update(voice_key=key, voice=voice)
+            except Exception as e:  # noqa: BLE001 - the clip fails with its reason
+                clip["error"] = f"{type(e).__name__}: {e}"
+            clips.append(clip)
+    if repeated:
+        logger.warning("fewer voices than voices_per_style=%d for %s (after the voice split): some texts repeat a "
+                       "voice in a style", voices, ", ".join(f"{s} ({n} clips)" for s, n in sorted(repeated.items())))
+    return clips
+
+
+def _drop_key(reason: str) -> str:
+    """The summary's bucket of a failure reason: its first part (the exception type or the short cause)."""
+    return "render failed: " + reason.split(":", 1)[0].strip()
+
+
+def _render_one(renderer, clip: dict, audio_dir: str, work_path: str) -> dict:
+    line = {"id": clip["id"], "record_id": clip["record_id"], "kind": clip["kind"], "style": clip["style"],
+            "voice": clip["voice"], "file_name": None, "renderer": getattr(renderer, "name", type(renderer).__name__),
+            "seconds": None, "status": "failed", "reason": ""}
+    if clip["error"]:
+        line["reason"] = clip["error"][:_REASON_CHARS]
+        return line
+    try:
+        audio = renderer.render(clip["text"], clip["style"], clip["voice_key"])
+        if audio.is_silent:
+            raise ValueError("SilentAudio: the renderer returned silence")
+        path = os.path.join(audio_dir, f"{clip['id']}.flac")
+        write_atomic(path, audio.to_bytes())
+    except Exception as e:  # noqa: BLE001 - one clip's failure is recorded, never a crash
+        reason = str(e) if str(e).startswith("SilentAudio:") else f"{type(e).__name__}: {e}"
+        line["reason"] = reason[:_REASON_CHARS]
+        return line
+    line.update(file_name=os.path.relpath(path, work_path).replace(os.sep, "/"), seconds=round(audio.duration, 3),
+                status="ok")
+    return line
+
+
+def run_render(work: WorkDir, config: RenderConfig, renderer=None, *, overwrite: bool = False) -> dict:
+    """Render the kept texts of a work folder (see the module docstring).
+
+    Args:
+        work (`WorkDir`): the build's folder, with generate and filter done.
+        config (`RenderConfig`): the stage's settings.
+        renderer (*optional*): a renderer object to use instead of building `config.renderer` (tests, custom
+            backends); its `name` is recorded.
+        overwrite (`bool`, *optional*, defaults to `False`): redo the stage (and drop the later stages' output) when
+            it ran here with other settings; otherwise such a run is refused.
+
+    Returns:
+        `dict`: the stage summary (`in`: clips planned, `out`: clips rendered, `dropped`: failed clips by reason).
+    """
+    from tqdm.auto import tqdm
+
+    mode = work.mode()
+    voices = config.voices_per_style
+    if mode == "polytone":
+        voices = voices or DEFAULT_POLYTONE_VOICES
+    elif voices not in (None, 1):
+        raise ValueError(f"voices_per_style={voices} applies to polytone mode only; this build is in {mode} mode, "
+                         f"which renders one clip per style (set 1 or leave it unset).")
+    else:
+        voices = 1
+    if renderer is None:
+        from ..render.resolve import resolve_renderer
+
+        renderer = resolve_renderer(config.renderer, **config.renderer_kwargs)
+    records = _kept_records(work)
+    styles = set()
+    for record in records:
+        styles.update(record.get("styles") or ())
+        if mode == "sft":
+            styles.update(e.get("reference_reply_style") for e in (record.get("per_style") or {}).values()
+                          if isinstance(e, dict) and e.get("reference_reply_style"))
+    plan = _VoicePlan(renderer, styles, config.voice_split)
+    settings = {**config.settings(), "voices_per_style": voices, "mode": mode,
+                "renderer_name": getattr(renderer, "name", type(renderer).__name__),
+                "voice_split_effective": plan.effective, "voice_split_note": plan.note,
+                "voice_split_unavailable": plan.unavailable, "split_voices": plan.split_voices}
+    work.begin("render", settings, overwrite=overwrite)
+
+    clips = _plan(records, mode, voices, renderer, plan)
+    done = {line["id"]: line for line in work.read("render")}
+    summary = StageSummary("render")
+    pending = []
+    for clip in clips:
+        summary.items_in += 1
+        line = done.get(clip["id"])
+        if line is None:
+            pending.append(clip)
+            continue
+        summary.skipped_done += 1
+        if line.get("status") == "ok":
+            summary.items_out += 1
+        else:
+            summary.dropped[_drop_key(line.get("reason") or "unknown")] += 1
+
+    log = work.log("render")
+    audio_dir = work.audio_dir()
+    bar = tqdm(total=len(pending), desc=f"render ({getattr(renderer, 'name', 'renderer')})", unit="clip",
+               disable=not pending)
+
+    def finish(line: dict) -> None:
+        log.append(line)
+        if line["status"] == "ok":
+            summary.items_out += 1
+        else:
+            summary.dropped[_drop_key(line["reason"])] += 1
+        bar.update(1)
+
+    if config.num_workers == 1:  # in this thread: local models and espeak-ng's forks need no threads
+        for clip in pending:
+            finish(_render_one(renderer, clip, audio_dir, work.path))
+    else:
+        with ThreadPoolExecutor(max_workers=config.num_workers) as pool:
+            for line in pool.map(lambda c: _render_one(renderer, c, audio_dir, work.path), pending):
+                finish(line)
+    bar.close()
+    return work.record_summary(summary)

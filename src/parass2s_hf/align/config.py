@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from ..json_settings import json_dict
 from .prompts import POLICY_SYSTEM_PROMPT
 
 REWARD_FIELDS = ("score_expected", "score")
-
-
-def _json_dict(name: str, value) -> dict:
-    """TRL style: dict settings may come from the command line as JSON strings."""
-    if value is None:
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{name} must be a dict or a JSON object string, got {value!r} ({e}).") from None
-    if not isinstance(value, dict):
-        raise TypeError(f"{name} must be a dict or a JSON object string, got {type(value).__name__}.")
-    return value
 
 
 @dataclass
@@ -86,12 +72,12 @@ class ParaS2SGRPOConfig(GRPOConfig):
         super().__post_init__()
         from ..judge import JudgeConfig
 
-        self.judge_config = {"mode": "reward_model", **_json_dict("judge_config", self.judge_config)}
+        self.judge_config = {"mode": "reward_model", **json_dict("judge_config", self.judge_config)}
         try:
             JudgeConfig(**self.judge_config)
         except TypeError as e:
             raise ValueError(f"judge_config has a field JudgeConfig does not know: {e}") from None
-        self.renderer_kwargs = _json_dict("renderer_kwargs", self.renderer_kwargs)
+        self.renderer_kwargs = json_dict("renderer_kwargs", self.renderer_kwargs)
         if self.reward_field not in REWARD_FIELDS:
             raise ValueError(f"reward_field must be one of {list(REWARD_FIELDS)}, got {self.reward_field!r}.")
         if self.max_prompt_seconds <= 0:

@@ -25,7 +25,6 @@ A renderer without `voices(style)` gets no split (warning, recorded as `voice_sp
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from collections import Counter
@@ -33,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..evaluation.store import write_atomic
+from ..json_settings import json_dict
 from .workdir import StageSummary, WorkDir
 
 logger = logging.getLogger(__name__)
@@ -84,20 +84,6 @@ class RenderConfig:
         out = dataclasses.asdict(self)
         out.pop("num_workers")
         return out
-
-
-def json_dict(name: str, value) -> dict:
-    """A dict setting, also given as a JSON object string (the command line's form)."""
-    if value is None:
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{name} must be a dict or a JSON object string, got {value!r} ({e}).") from None
-    if not isinstance(value, dict):
-        raise TypeError(f"{name} must be a dict or a JSON object string, got {type(value).__name__}.")
-    return value
 
 
 # ---- voices ----

@@ -19,7 +19,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from .render_stage import json_dict
+from ..json_settings import json_dict
 from .workdir import StageSummary, WorkDir
 
 logger = logging.getLogger(__name__)

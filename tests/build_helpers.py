@@ -16,7 +16,8 @@ import itertools
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from http_stub import completion, serve_http
 
 from parass2s_hf.bench.text_lint import CUE_LEXICON, jaccard, style_cues, word_set
 from parass2s_hf.constants import STYLES
@@ -148,12 +149,6 @@ class ScriptedLLM:
         return f"Here you go.\n```json\n{body}\n```" if self.fence else body
 
 
-def completion(content: str) -> dict:
-    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "scripted",
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
-
-
 @contextlib.contextmanager
 def serve_scripted_llm(scripted: ScriptedLLM, fail_first: int = 0, status: int = 500):
     """A local OpenAI-compatible `/v1/chat/completions` server (127.0.0.1, random port, a thread) answering with
@@ -162,37 +157,22 @@ def serve_scripted_llm(scripted: ScriptedLLM, fail_first: int = 0, status: int =
     scripted.http_requests = []
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            with lock:
-                failing = len(scripted.http_requests) < fail_first
-                scripted.http_requests.append([self.path, None])
-                entry = scripted.http_requests[-1]
-            if failing:
-                code, reply = status, {"error": {"message": "scripted server failure", "type": "server_error"}}
+    def handle(path, headers, raw):
+        body = json.loads(raw)
+        with lock:
+            failing = len(scripted.http_requests) < fail_first
+            scripted.http_requests.append([path, None])
+            entry = scripted.http_requests[-1]
+        if failing:
+            code, reply = status, {"error": {"message": "scripted server failure", "type": "server_error"}}
+        else:
+            [answer] = scripted.complete([body["messages"]], body.get("max_tokens"))
+            if isinstance(answer, BaseException):
+                code, reply = 500, {"error": {"message": str(answer), "type": "server_error"}}
             else:
-                [answer] = scripted.complete([body["messages"]], body.get("max_tokens"))
-                if isinstance(answer, BaseException):
-                    code, reply = 500, {"error": {"message": str(answer), "type": "server_error"}}
-                else:
-                    code, reply = 200, completion(answer)
-            entry[1] = code
-            data = json.dumps(reply).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+                code, reply = 200, completion({"content": answer})
+        entry[1] = code
+        return code, reply
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(handle) as base:
+        yield base

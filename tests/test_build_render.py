@@ -4,13 +4,12 @@ import contextlib
 import io
 import json
 import os
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import librosa
 import numpy as np
 import pytest
 import soundfile as sf
+from http_stub import serve_http
 
 from parass2s_hf.audio import load_audio
 from parass2s_hf.build import WorkDir
@@ -432,38 +431,18 @@ def speech_server(fail_speech=False):
     """/audio/speech answers a WAV (or 500), /audio/voices creates a custom voice; yields the base URL and requests."""
     received = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            raw = self.rfile.read(int(self.headers["Content-Length"]))
-            if self.path.endswith("/audio/voices"):
-                received.append((self.path, raw))
-                self._send(200, json.dumps({"id": "voice_new1", "object": "audio.voice", "name": "kid",
-                                            "created_at": 0, "type": "audio_sample"}).encode(), "application/json")
-                return
-            received.append((self.path, json.loads(raw)))
-            if fail_speech:
-                self._send(500, b'{"error": {"message": "overloaded", "type": "server_error"}}', "application/json")
-            else:
-                self._send(200, wav_bytes(), "audio/wav")
+    def handle(path, headers, raw):
+        if path.endswith("/audio/voices"):
+            received.append((path, raw))
+            return 200, {"id": "voice_new1", "object": "audio.voice", "name": "kid", "created_at": 0,
+                         "type": "audio_sample"}
+        received.append((path, json.loads(raw)))
+        if fail_speech:
+            return 500, {"error": {"message": "overloaded", "type": "server_error"}}
+        return 200, (wav_bytes(), "audio/wav")
 
-        def _send(self, status, data, kind):
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("retry-after-ms", "5")  # keeps the client's backoff short in tests
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/v1", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(handle) as base:
+        yield base, received
 
 
 def test_openai_speech_sends_style_instructions_and_voices(monkeypatch, tmp_path):

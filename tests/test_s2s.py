@@ -8,14 +8,13 @@ import importlib.util
 import io
 import json
 import os
-import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
 import pytest
 import soundfile as sf
 from conftest import tone
+from http_stub import completion, serve_http
 
 from parass2s_hf.judge.backends import Generation
 from parass2s_hf.s2s import S2SResponse, S2SSystem, build_system, system_fingerprint
@@ -265,38 +264,17 @@ def test_cascade_settings_are_checked(tiny):
 
 @contextlib.contextmanager
 def serve(answer):
-    """A chat-completions server on 127.0.0.1 (random port) in a thread; `answer(body) -> (status, json)`. Yields
-    the base URL and the list of (path, Authorization header, body) it received."""
+    """A chat-completions server; `answer(body) -> (status, json)`. Yields the base URL and the list of
+    (path, Authorization header, body) it received."""
     received = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            received.append((self.path, self.headers.get("Authorization"), body))
-            status, reply = answer(body)
-            data = json.dumps(reply).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def handle(path, headers, raw):
+        body = json.loads(raw)
+        received.append((path, headers.get("Authorization"), body))
+        return answer(body)
 
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/v1", received
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def completion(message):
-    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "m",
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", **message}}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+    with serve_http(handle) as base:
+        yield base, received
 
 
 def audio_answer(body):

@@ -361,6 +361,17 @@ class OpenAIChatBackend:
         return results
 
 
+def extractor_kwargs(extractor) -> dict:
+    """How to call `extractor` on a batch of different lengths: Whisper-style extractors pad to their fixed window
+    (the encoder needs it); the others pad to the longest clip and return an attention mask when they can."""
+    if hasattr(extractor, "nb_max_frames") or hasattr(extractor, "n_samples"):
+        return {}
+    kwargs = {"padding": True}
+    if getattr(extractor, "return_attention_mask", False):
+        kwargs["return_attention_mask"] = True
+    return kwargs
+
+
 class StyleAnalyzerBackend:
     """An audio classifier whose labels are one dimension's styles (a PolyTone analyzer)."""
 
@@ -383,7 +394,8 @@ class StyleAnalyzerBackend:
 
         out = []
         for sl in _batches(len(arrays), self.cfg.batch_size):
-            inputs = self.extractor(list(arrays[sl]), sampling_rate=SAMPLING_RATE, return_tensors="pt", padding=True)
+            inputs = self.extractor(list(arrays[sl]), sampling_rate=SAMPLING_RATE, return_tensors="pt",
+                                    **extractor_kwargs(self.extractor))
             inputs = {k: v.to(_device(self.model)) for k, v in inputs.items()}
             with torch.inference_mode():
                 ids = self.model(**inputs).logits.argmax(-1).tolist()

@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 
+from results_file import write_section  # benchmarks/ is the script's folder, on sys.path
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SCORING_STAGE = {"multistage": "rubric", "end2end": "end2end", "reward_model": "reward_model"}
@@ -219,19 +221,7 @@ def main():
                  f"parass2s_hf {parass2s_hf.__version__}, transformers {transformers.__version__}, "
                  f"torch {torch.__version__}, {espeak_version()}.\n"
                  f"Command: `python benchmarks/bench_evaluation.py {' '.join(sys.argv[1:])}`\n\n{table}\n")
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
-        text = "# Benchmark results\n\nSpeed and memory measured by the scripts in this folder; newest last.\n"
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        start = text.find(f"\n{SECTION}")
-        if start >= 0:  # replace this script's own section, keep the others
-            end = text.find("\n## ", start + 1)
-            text = text[:start] + entry.rstrip("\n") + "\n" + (text[end:] if end >= 0 else "")
-        else:
-            text = text + entry
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
+        path = write_section(SECTION, entry)
         print(f"written to {path}")
 
 

@@ -41,6 +41,8 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 
+from results_file import write_section  # benchmarks/ is the script's folder, on sys.path
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 PRIVATE_HOME = None
@@ -521,19 +523,7 @@ def main():
                  f"Command: `python benchmarks/bench_grpo.py {' '.join(sys.argv[1:])}`\n\n{header_a}\n\n{table_a}\n\n"
                  f"{header_b}\n\n"
                  f"{table_b}\n\n{note_real}\n")
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
-        text = "# Benchmark results\n\nSpeed and memory measured by the scripts in this folder; newest last.\n"
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        start = text.find(f"\n{SECTION}")
-        if start >= 0:  # replace this script's own section, keep the others
-            end = text.find("\n## ", start + 1)
-            text = text[:start] + entry.rstrip("\n") + "\n" + (text[end:] if end >= 0 else "")
-        else:
-            text = text.rstrip("\n") + "\n" + entry
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
+        path = write_section(SECTION, entry)
         print(f"written to {path}")
 
 

@@ -62,3 +62,18 @@ def tiny(tmp_path_factory):
     from parass2s_hf.testing import build_tiny_checkpoints
 
     return build_tiny_checkpoints(str(tmp_path_factory.mktemp("tiny")))
+
+
+def load_example(filename):
+    """Import `examples/<filename>` as a module so tests can call its `main(...)` and `build_parser()`. It is registered
+    in `sys.modules` first: dataclasses resolve the script's annotations through its module."""
+    import importlib.util
+    import sys
+
+    name = "parass2s_example_" + os.path.splitext(filename)[0]
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", filename)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -7,6 +7,7 @@ import os
 
 import pytest
 from build_helpers import ScriptedLLM, serve_scripted_llm
+from conftest import load_example
 
 from parass2s_hf import cli
 from parass2s_hf.build import WorkDir
@@ -102,14 +103,8 @@ def test_bad_build_input(tmp_path, monkeypatch, capsys):
         cli.main(["build", "nope"])
 
 
-def test_the_build_example_runs_a_recipe(tmp_path, tiny, monkeypatch):
-    import importlib.util
-    import sys
-
-    spec = importlib.util.spec_from_file_location("build_bench", os.path.join(REPO, "examples", "build_bench.py"))
-    example = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "build_bench", example)
-    spec.loader.exec_module(example)
+def test_the_build_example_runs_a_recipe(tmp_path, tiny):
+    example = load_example("build_bench.py")
     recipe = {"work_dir": str(tmp_path / "w"), "llm": {"model": "scripted"},
               "generate": {"dimension": "age", "n": 4, "mode": "sft"}, "filter": {},
               "render": {"renderer": "espeak-ng"}, "verify": {"asr": tiny["asr"], "max_wer": 1000},

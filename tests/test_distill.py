@@ -3,10 +3,8 @@ collator builds exactly the judge's reward prompt; the soft target and its loss;
 deterministic pitch teacher reaches a stated held-out Pearson, and the result scores the same in the judge's
 `reward_model` mode (adapter and merged) and loads in the GRPO recipe; the example script runs its CPU smoke YAML."""
 
-import importlib.util
 import json
 import os
-import sys
 from collections import Counter
 from contextlib import contextmanager
 
@@ -14,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import tone
+from conftest import load_example, tone
 
 from parass2s_hf.distill import (
     PAIR_COLUMNS,
@@ -39,12 +37,7 @@ SR = 16000
 
 
 def _example():
-    spec = importlib.util.spec_from_file_location("train_reward_model_example",
-                                                  os.path.join(ROOT, "examples", "train_reward_model.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve the script's annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_example("train_reward_model.py")
 
 
 @contextmanager

@@ -4,11 +4,11 @@ the trl private methods the trainer overrides."""
 
 import inspect
 import os
-import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import load_example
 from datasets import Dataset
 from trl import GRPOTrainer
 
@@ -228,13 +228,8 @@ def test_config_validation_and_paper_defaults(tmp_path):
         ParaS2SGRPOConfig(output_dir=str(tmp_path), num_generations=1, use_cpu=True, bf16=False)
 
 
-def test_the_grpo_example_runs_its_cpu_recipe(tmp_path, tiny, monkeypatch):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("train_grpo", os.path.join(REPO, "examples", "train_grpo.py"))
-    example = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "train_grpo", example)  # dataclasses look their module up while being built
-    spec.loader.exec_module(example)
+def test_the_grpo_example_runs_its_cpu_recipe(tmp_path, tiny):
+    example = load_example("train_grpo.py")
     config = os.path.join(REPO, "examples", "configs", "grpo_cpu_smoke.yaml")
     script_args, training_args, model_args = example.build_parser().parse_args_and_config(
         ["--config", config, "--model_name_or_path", tiny["audio_llm"], "--output_dir", str(tmp_path / "run"),
@@ -247,13 +242,8 @@ def test_the_grpo_example_runs_its_cpu_recipe(tmp_path, tiny, monkeypatch):
     assert (tmp_path / "run" / "adapter_model.safetensors").exists()
 
 
-def test_the_gpu_recipe_parses_with_the_paper_settings(tmp_path, monkeypatch):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("train_grpo", os.path.join(REPO, "examples", "train_grpo.py"))
-    example = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "train_grpo", example)
-    spec.loader.exec_module(example)
+def test_the_gpu_recipe_parses_with_the_paper_settings(tmp_path):
+    example = load_example("train_grpo.py")
     config = os.path.join(REPO, "examples", "configs", "grpo_qlora.yaml")
     # bf16 needs a GPU: parse as a CPU machine would
     script_args, args, model_args = example.build_parser().parse_args_and_config(

@@ -7,16 +7,14 @@ Measured (seed 0, 96 training clips, 8 epochs, 2 s crops; held-out: 16 texts x 2
 (age); untrained 50% (it gives every clip the same label). The thresholds below leave a wide margin.
 """
 
-import importlib.util
 import itertools
 import json
 import os
 import random
-import sys
 
 import numpy as np
 import pytest
-from conftest import tone, write_data_dir
+from conftest import load_example, tone, write_data_dir
 
 from parass2s_hf.analyzers import (
     PolyToneConfig,
@@ -40,11 +38,7 @@ MAX_UNTRAINED_ACCURACY = 0.65  # measured 0.5
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("train_polytone", os.path.join(REPO, "examples", "train_polytone.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve the script's annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_example("train_polytone.py")
 
 
 @pytest.fixture(scope="module")

@@ -1,15 +1,14 @@
 """Warm-up SFT: demonstration targets, the audio SFT collator's labels, and the example recipe end to end (2 steps
 with the tiny Qwen2-Audio, in full precision and on a 4-bit base), down to the merged checkpoint GRPO starts from."""
 
-import importlib.util
 import logging
 import os
 import re
-import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import load_example
 
 from parass2s_hf import format_reply
 from parass2s_hf.align.prompts import POLICY_SYSTEM_PROMPT, policy_prompt
@@ -28,11 +27,7 @@ GPU_YAML = os.path.join(ROOT, "examples", "configs", "sft_warmup.yaml")
 
 
 def _example():
-    spec = importlib.util.spec_from_file_location("train_sft_example", os.path.join(ROOT, "examples", "train_sft.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve the script's annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_example("train_sft.py")
 
 
 @pytest.fixture(scope="module")

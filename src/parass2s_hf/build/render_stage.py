@@ -313,18 +313,7 @@ def run_render(work: WorkDir, config: RenderConfig, renderer=None, *, overwrite:
     clips = _plan(records, mode, voices, renderer, plan)
     done = {line["id"]: line for line in work.read("render")}
     summary = StageSummary("render")
-    pending = []
-    for clip in clips:
-        summary.items_in += 1
-        line = done.get(clip["id"])
-        if line is None:
-            pending.append(clip)
-            continue
-        summary.skipped_done += 1
-        if line.get("status") == "ok":
-            summary.items_out += 1
-        else:
-            summary.dropped[_drop_key(line.get("reason") or "unknown")] += 1
+    pending = summary.resume(clips, done, "ok", lambda line: _drop_key(line.get("reason") or "unknown"))
 
     log = work.log("render")
     audio_dir = work.audio_dir()

@@ -167,18 +167,8 @@ def run_verify(work: WorkDir, config: VerifyConfig, asr=None, analyzers: dict | 
     done = {line["id"]: line for line in work.read("verify")}
 
     summary = StageSummary("verify")
-    pending = []
-    for line in rendered:
-        summary.items_in += 1
-        previous = done.get(line["id"])
-        if previous is None:
-            pending.append(line)
-            continue
-        summary.skipped_done += 1
-        if previous.get("status") == "passed":
-            summary.items_out += 1
-        else:
-            summary.dropped[_drop_key((previous.get("reason") or "unknown").split("; "), config.max_wer)] += 1
+    pending = summary.resume(rendered, done, "passed", lambda previous: _drop_key(
+        (previous.get("reason") or "unknown").split("; "), config.max_wer))
     if not pending:
         return work.record_summary(summary)
 

@@ -51,6 +51,23 @@ class StageSummary:
         return {"stage": self.stage, "in": self.items_in, "out": self.items_out, "dropped": dict(self.dropped),
                 "dropped_total": sum(self.dropped.values()), "already_done": self.skipped_done}
 
+    def resume(self, items, done: dict, ok_status: str, drop_key) -> list:
+        """Count `items` (dicts with an `id`): each is in; one an earlier run finished (`done[id]`) is out when its
+        status is `ok_status`, else dropped under `drop_key(line)`. Returns the items still to do."""
+        pending = []
+        for item in items:
+            self.items_in += 1
+            line = done.get(item["id"])
+            if line is None:
+                pending.append(item)
+                continue
+            self.skipped_done += 1
+            if line.get("status") == ok_status:
+                self.items_out += 1
+            else:
+                self.dropped[drop_key(line)] += 1
+        return pending
+
     def check(self) -> None:
         """Every item in is out or dropped with a reason."""
         if self.items_in != self.items_out + sum(self.dropped.values()):

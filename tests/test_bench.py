@@ -60,6 +60,7 @@ def test_dimension_configs_render_their_dimension(tmp_path, small_layer):
     assert load_audio(first["audio"]).sampling_rate == 16000 and first["source"] == "espeak-ng"
 
 
+@pytest.mark.slow  # renders all 3,200 clips (about three minutes on two cores); .ci/run runs it
 def test_synthetic_is_the_default_full_benchmark_and_train_pool(tmp_path):
     """Done-when of the builder and text layer issues: 1,200 texts x 2 styles rendered, and the train pool."""
     from parass2s_hf.bench import ParaS2SBench

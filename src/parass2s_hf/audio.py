@@ -31,6 +31,8 @@ DEFAULT_MAX_SECONDS = 120.0
 """Longest clip accepted by default. A spoken query or reply is seconds long; an hour-long file is a mistake."""
 SILENCE_PEAK = 10 ** (-60 / 20)
 """A clip whose peak stays below -60 dBFS is flagged silent."""
+SOUND_FRAME_SECONDS = 0.01
+"""Frame length of `sounding_seconds`: a frame sounds when its peak reaches the silence level (-60 dBFS)."""
 CLIP_LEVEL = 0.999
 CLIP_FRACTION = 1e-3
 """A clip with at least 0.1% of its samples at full scale is flagged clipped."""
@@ -73,6 +75,11 @@ class LoadedAudio:
         return len(self.array) / self.sampling_rate
 
     @property
+    def sounding_seconds(self) -> float:
+        """Seconds of the clip that sound (see `sounding_seconds`)."""
+        return sounding_seconds(self.array, self.sampling_rate)
+
+    @property
     def is_silent(self) -> bool:
         return "silent" in self.flags
 
@@ -91,6 +98,19 @@ class LoadedAudio:
         buf = io.BytesIO()
         sf.write(buf, self.array, self.sampling_rate, format=format, subtype="PCM_16")
         return buf.getvalue()
+
+
+def sounding_seconds(samples: np.ndarray, sampling_rate: int, level: float = SILENCE_PEAK) -> float:
+    """Seconds of `samples` in 10-ms frames whose peak reaches `level` (-60 dBFS by default): how long a clip actually
+    sounds, whatever silence pads it. A 50-ms beep in 2 s of silence sounds for 0.05 s."""
+    samples = np.abs(np.asarray(samples, dtype=np.float32).reshape(-1))
+    frame = max(1, int(round(sampling_rate * SOUND_FRAME_SECONDS)))
+    whole = samples.size // frame * frame
+    sounding = int(np.count_nonzero(samples[:whole].reshape(-1, frame).max(axis=1) >= level)) * frame if whole else 0
+    tail = samples[whole:]
+    if tail.size and tail.max() >= level:
+        sounding += tail.size
+    return sounding / sampling_rate
 
 
 def load_audio(

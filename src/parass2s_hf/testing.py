@@ -66,8 +66,41 @@ def build_tiny_text_llm(path: str, hidden_size: int = 32, num_layers: int = 2, s
     return path
 
 
-def build_tiny_audio_llm(path: str, hidden_size: int = 32, num_layers: int = 2, seed: int = 0) -> str:
-    """A random Qwen2-Audio (audio encoder + Qwen2 LM) with its processor (tone, end-to-end, reward model)."""
+DIGIT_CHANNEL_LEVEL, DIGIT_MARGIN = 0.1, 1.5
+"""How the tiny audio LLM is made a tiny reward model (`build_tiny_audio_llm(..., reward_digits=True)`)."""
+
+
+def _make_digits_the_answer(model, tokenizer, level: float = DIGIT_CHANNEL_LEVEL, margin: float = DIGIT_MARGIN):
+    """Give the digits "1".."5" most of the next-token probability at every text position, the reward model's answer
+    position included, while the choice among them stays random and follows the audio.
+
+    Channel 0 of the residual stream is set to `level` in every token embedding, and no attention or MLP block writes
+    to it (row 0 of every `o_proj` and `down_proj` is zeroed), so after the final norm it is a positive constant at
+    text positions. The output layer reads it with weight `+margin` for the digits and `-margin` for every other token:
+    a fixed lead of the digits over the rest of the vocabulary (about 95% of the mass with these values, against 1.3%
+    for a plain random model), added to the digits' random logits. `JudgeConfig.min_digit_mass` (0.5) then holds
+    honestly: a random model that does not answer with a digit is `low_digit_mass`, this one is not."""
+    import torch
+
+    digits = [tokenizer.encode(str(d), add_special_tokens=False)[0] for d in range(1, 6)]
+    with torch.no_grad():
+        model.get_input_embeddings().weight[:, 0] = level
+        for name, module in model.named_modules():
+            if "language_model" in name and name.endswith(("o_proj", "down_proj")):
+                module.weight[0].zero_()
+        head = model.get_output_embeddings().weight
+        head[:, 0] = -margin
+        head[digits, 0] = margin
+
+
+def build_tiny_audio_llm(path: str, hidden_size: int = 32, num_layers: int = 2, seed: int = 0,
+                         reward_digits: bool = True) -> str:
+    """A random Qwen2-Audio (audio encoder + Qwen2 LM) with its processor (tone, end-to-end, reward model).
+
+    With `reward_digits` (the default) it is a tiny reward model: its digits "1".."5" hold most of the next-token
+    probability (see `_make_digits_the_answer`), so the `reward_model` mode scores it above `min_digit_mass` while its
+    choice among the digits is random. Its generations are therefore mostly digits: the `end2end` and tone stages get
+    noise from it, as from any random model."""
     import torch
     from transformers import (
         PreTrainedTokenizerFast,
@@ -98,6 +131,8 @@ def build_tiny_audio_llm(path: str, hidden_size: int = 32, num_layers: int = 2, 
         audio_token_index=tok.convert_tokens_to_ids("<|AUDIO|>"),
     )
     model = Qwen2AudioForConditionalGeneration(cfg)
+    if reward_digits:
+        _make_digits_the_answer(model, tok)
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = tok.eos_token_id
     model.save_pretrained(path)

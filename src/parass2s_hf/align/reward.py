@@ -2,7 +2,8 @@
 
 A TRL reward function (`reward(prompts, completions, completion_ids, **columns) -> list[float | None]`): one batched
 judge call per generation batch, every completion scored once. An empty reply is the policy's failure and gets the
-minimum score; a completion that cannot be rendered or judged gets `None` (a missing reward, counted by reason), which
+minimum score, as in evaluation: a reply with no words (`[style: warm] ...`), and a rendered reply the judge finds
+empty, silent or too short (status `empty_response`); a completion that cannot be rendered or judged gets `None` (a missing reward, counted by reason), which
 `GRPOTrainer` leaves out of its group's mean and standard deviation and gives a zero advantage — never a 0 reward.
 """
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from ..audio import AudioError, load_audio
 from ..constants import DIMENSIONS, SCORE_MIN, STYLES
-from ..judge.items import STATUS_OK, JudgeItem
+from ..judge.items import SCORED_STATUSES, STATUS_EMPTY, JudgeItem
 from ..render import get_renderer, parse_reply
 
 
@@ -50,6 +51,8 @@ class ParaS2SReward:
     Attributes:
         missing (`Counter`): missing rewards by reason (`render_failed`, `judge_missing`, `judge_invalid_input`,
             `invalid_prompt_audio`).
+        empty (`Counter`): empty replies, scored the minimum, by kind (`no_words`: nothing to say; `empty_response`:
+            the spoken reply is silent or too short, by the judge's rule).
         reply_styles (`Counter`): reply-tag outcomes from `parse_reply` (`ok`, `missing_tag`, `unknown_style`).
         timings (`Counter`): seconds spent rendering (`render`) and judging (`judge`).
     """
@@ -62,7 +65,7 @@ class ParaS2SReward:
         self.renderer = get_renderer(renderer, **(renderer_kwargs or {})) if isinstance(renderer, str) else renderer
         self.audio_column, self.reward_field, self.fallback_to_score = audio_column, reward_field, fallback_to_score
         self.voice_key = voice_key
-        self.missing, self.reply_styles, self.timings = Counter(), Counter(), Counter()
+        self.missing, self.empty, self.reply_styles, self.timings = Counter(), Counter(), Counter(), Counter()
 
     def _queries(self, audios: list) -> list:
         """Each distinct prompt's audio loaded once (the G completions of a group share their prompt's audio)."""
@@ -100,8 +103,9 @@ class ParaS2SReward:
                 self.missing["invalid_prompt_audio"] += 1
                 continue
             style, text = parse_reply(completion_text(completion), self.reply_styles)
-            if not text.strip():  # said nothing: the policy's failure, scored like an empty response in evaluation
+            if not any(ch.isalnum() for ch in text):  # no words to say ("", "...") is an empty response
                 rewards[i] = float(SCORE_MIN)
+                self.empty["no_words"] += 1
                 continue
             try:
                 reply = self.renderer.render(text, style, self.voice_key)
@@ -120,7 +124,9 @@ class ParaS2SReward:
             value = getattr(result, self.reward_field)
             if value is None and self.fallback_to_score and result.score is not None:
                 value = result.score
-            if result.status != STATUS_OK or value is None:
+            if result.status == STATUS_EMPTY:
+                self.empty["empty_response"] += 1
+            if result.status not in SCORED_STATUSES or value is None:
                 self.missing[f"judge_{result.status}"] += 1
                 continue
             rewards[i] = float(value)

@@ -44,7 +44,7 @@ from transformers import Trainer
 from ..audio import AudioError, load_audio
 from ..constants import SAMPLING_RATE, SCORE_MAX, SCORE_MIN
 from ..judge import prompts
-from ..judge.backends import _collate, _digit_ids, expected_from_logits
+from ..judge.backends import _collate, _digit_ids, expected_from_logits, pad_short
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,10 @@ class RewardDistillConfig:
         eval_untrained (`bool`, *optional*, defaults to `True`): also score the held-out pairs with the untrained
             model (the baseline in the report: the base with the adapter switched off, scored after training, which
             leaves the base's weights untouched).
+        reward_prompt_notes (`bool`, *optional*, defaults to `False`): put each pair's dimension and requirement note in
+            the reward prompt (`JudgeConfig.reward_prompt_notes`, whose default this follows: the paper's reward model
+            hears the two clips and reads the rubric only). The report's `judge_config` carries it, so the judge loads
+            the adapter with the prompt it was trained on.
         feature_cache_size (`int`, *optional*, defaults to `0`): keep the processor outputs (token ids, log-mel
             features) of this many pairs in memory across epochs (about 3 MB a pair; see `RewardModelCollator`).
     """
@@ -95,6 +99,8 @@ class RewardDistillConfig:
     dtype: str = field(default="auto", metadata={"help": "dtype of the base model"})
     max_seconds: float = field(default=30.0, metadata={"help": "longest accepted clip, in seconds"})
     eval_untrained: bool = field(default=True, metadata={"help": "also score held-out pairs with the untrained model"})
+    reward_prompt_notes: bool = field(default=False, metadata={
+        "help": "give the reward prompt the dimension and requirement note (as JudgeConfig.reward_prompt_notes)"})
     feature_cache_size: int = field(default=0, metadata={"help": "pairs whose processor outputs stay in memory"})
 
     def __post_init__(self):
@@ -181,6 +187,8 @@ class RewardModelCollator:
         max_seconds (`float`, *optional*, defaults to `30.0`): longest accepted clip.
         cache_size (`int`, *optional*, defaults to `0`): keep the processor outputs of this many pairs (by `id`) in
             memory, for several epochs over a small set (each pair holds two 30-s log-mel arrays, about 3 MB).
+        prompt_notes (`bool`, *optional*, defaults to `False`): put the pair's dimension and requirement note in the
+            prompt (`JudgeConfig.reward_prompt_notes`; train and use the reward model with the same setting).
 
     Returns (on call with a list of pairs):
         `dict[str, torch.Tensor]`: `input_ids`, `attention_mask` (batch, longest prompt), `input_features`,
@@ -191,7 +199,8 @@ class RewardModelCollator:
         `ValueError`: a pair's audio is unusable, or its score is missing or off the scale (names the pair).
     """
 
-    def __init__(self, processor, target: str = "soft", max_seconds: float = 30.0, cache_size: int = 0):
+    def __init__(self, processor, target: str = "soft", max_seconds: float = 30.0, cache_size: int = 0,
+                 prompt_notes: bool = False):
         tokenizer = getattr(processor, "tokenizer", None)
         if tokenizer is None or getattr(processor, "feature_extractor", None) is None:
             raise ValueError(f"RewardModelCollator needs an audio LLM processor with a tokenizer and a feature "
@@ -205,6 +214,7 @@ class RewardModelCollator:
         if self.pad_token_id is None:
             raise ValueError("The processor's tokenizer has neither a pad token nor an eos token to pad with.")
         self.cache_size = cache_size
+        self.prompt_notes = prompt_notes
         self._cache: dict = {}
 
     def _clip(self, value, name: str) -> np.ndarray:
@@ -216,7 +226,8 @@ class RewardModelCollator:
     def prompt(self, pair: Mapping) -> str:
         """The reward prompt of a pair, as text (the judge's, with the generation prompt)."""
         conversation = prompts.reward_conversation(dimension=pair.get("dimension") or None,
-                                                   requirement=pair.get("requirement") or None)
+                                                   requirement=pair.get("requirement") or None,
+                                                   notes=self.prompt_notes)
         return self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
 
     def encode(self, pair: Mapping) -> dict:
@@ -233,7 +244,8 @@ class RewardModelCollator:
             clips = [self._clip(pair[c], f"pair {pair_id!r}: {c}") for c in ("query_audio", "response_audio")]
         except AudioError as e:
             raise ValueError(f"Pair {pair_id!r} has unusable audio: {e}") from e
-        out = self.processor(text=[self.prompt(pair)], audio=clips, sampling_rate=SAMPLING_RATE, return_tensors="pt")
+        out = self.processor(text=[self.prompt(pair)], audio=[pad_short(c) for c in clips], sampling_rate=SAMPLING_RATE,
+                             return_tensors="pt")
         if self.cache_size and len(self._cache) < self.cache_size:
             self._cache[key] = out
         return out
@@ -423,7 +435,7 @@ def train_reward_model(model_name_or_path: str, train_pairs, eval_pairs, trainin
     logger.info("trainable parameters: %d of %d (%.2f%%)", trainable, total, 100 * trainable / max(total, 1))
 
     collator = RewardModelCollator(processor, target=config.target, max_seconds=config.max_seconds,
-                                   cache_size=config.feature_cache_size)
+                                   cache_size=config.feature_cache_size, prompt_notes=config.reward_prompt_notes)
     trainer = RewardModelTrainer(model=model, args=training_args, data_collator=collator, train_dataset=train_pairs,
                                  eval_dataset=eval_pairs, processing_class=processor, digit_ids=collator.digit_ids)
     report = {"base_model": model_name_or_path, "adapter": os.path.abspath(training_args.output_dir),
@@ -455,7 +467,8 @@ def train_reward_model(model_name_or_path: str, train_pairs, eval_pairs, trainin
     trainer.save_model(training_args.output_dir)  # the adapter (LoRA + a trained projector) and the processor
     base = os.path.abspath(model_name_or_path) if os.path.isdir(model_name_or_path) else model_name_or_path
     report["judge_config"] = {"mode": "reward_model", "reward_model": base,
-                              "reward_adapter": os.path.abspath(training_args.output_dir)}
+                              "reward_adapter": os.path.abspath(training_args.output_dir),
+                              "reward_prompt_notes": config.reward_prompt_notes}
     if trainer.is_world_process_zero():
         with open(os.path.join(training_args.output_dir, REPORT_FILE), "w") as f:
             json.dump(report, f, indent=2)

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from ..judge.items import STATUS_INVALID, STATUS_MISSING, STATUS_OK
+from ..judge.items import SCORED_STATUSES, STATUS_EMPTY, STATUS_INVALID, STATUS_MISSING, STATUS_OK
 
-STATUS_EMPTY = "empty_response"
-"""The system answered with empty or silent audio: its failure, scored `SCORE_MIN` and counted separately."""
+# STATUS_EMPTY: the system answered with empty or silent audio, or too little sound (the judge's rule,
+# `judge.items.empty_response_reason`): its failure, scored `SCORE_MIN` and counted separately.
 STATUS_SYSTEM_ERROR = "system_error"
 """The system raised, or returned an error, or audio the audio door cannot read: recorded with the error; no score."""
 STATUSES = (STATUS_OK, STATUS_EMPTY, STATUS_MISSING, STATUS_INVALID, STATUS_SYSTEM_ERROR)
-SCORED_STATUSES = (STATUS_OK, STATUS_EMPTY)
-"""Statuses whose `score` counts in the report; the others are failures with no score (counted, never invented)."""
+# SCORED_STATUSES: statuses whose `score` counts in the report; the others are failures with no score (counted, never
+# invented).
+__all__ = ["SCORED_STATUSES", "STATUSES", "STATUS_EMPTY", "STATUS_INVALID", "STATUS_MISSING", "STATUS_OK",
+           "STATUS_SYSTEM_ERROR", "ItemRecord", "subset_of"]
 
 REAL_SUBSETS = ("iemocap", "meld")
 SYNTHETIC_SUBSETS = ("age", "emotion", "gender", "sarcasm")

@@ -28,20 +28,35 @@ slow), while generation still gains from batching the decoding steps up to about
 `batch_size` is capped at these; GPUs use it as given."""
 
 
+MIN_MODEL_SECONDS = 0.1
+"""Clips shorter than this are padded with trailing silence before a model hears them. Qwen2-Audio's processor gives
+a clip of 10 ms no audio token at all (the model would not hear it), and one of 60 ms or less a single token, which
+the model takes for unexpanded legacy input and crashes on (`'NoneType' object is not subscriptable`) when every clip
+of a call is that short; 0.1 s gives two. A wav2vec2 analyzer's convolutions need 25 ms."""
+
+
+def pad_short(clip: np.ndarray, seconds: float = MIN_MODEL_SECONDS) -> np.ndarray:
+    """`clip` with trailing zeros up to `seconds` at 16 kHz (unchanged when it is long enough)."""
+    need = int(round(seconds * SAMPLING_RATE)) - len(clip)
+    return np.pad(clip, (0, need)) if need > 0 else clip
+
+
 @dataclass
 class Generation:
-    """A generated answer and, where logits exist, the logits of "1".."5" at each generated step whose token is a
-    digit (step index -> 5 logits), so the expected score can be read at the step that gave the parsed score."""
+    """A generated answer and, where logits exist, the logits of "1".."5" at each generated digit: a list of
+    (character offset of the digit in `text`, the five digit logits at that step), so the expected score is read at
+    the very digit the parser took the score from (`expected_at`), never at another digit of the rationale."""
 
     text: str
     digit_steps: list[tuple[int, list[float]]] | None = None
 
-    def expected(self, score: int) -> float | None:
-        """Expected value over "1".."5" at the last generated step whose token is `score`'s digit."""
-        if not self.digit_steps:
+    def expected_at(self, offset: int | None) -> float | None:
+        """Expected value over "1".."5" at the generated digit that stands at character `offset` of `text`; `None`
+        when no logits were recorded there (e.g. the digit was part of a longer token, or no logits exist)."""
+        if offset is None or not self.digit_steps:
             return None
-        for token_digit, logits in reversed(self.digit_steps):
-            if token_digit == score:
+        for at, logits in self.digit_steps:
+            if at == offset:
                 return expected_from_logits(logits)
         return None
 
@@ -124,16 +139,30 @@ def _digit_ids(tokenizer, model_id: str) -> list[int]:
     return ids
 
 
-def _digit_steps(step_logits, generated_ids, digit_ids) -> list[list[tuple[int, list[float]]]]:
-    """Per sequence: (digit, logits of the five digits) at every generated step whose token is a digit."""
-    lookup = {tid: k + SCORE_MIN for k, tid in enumerate(digit_ids)}
-    out = [[] for _ in range(generated_ids.shape[0])]
-    for step, logits in enumerate(step_logits):
-        picked = logits[:, digit_ids].float().cpu().numpy()
-        for row in range(generated_ids.shape[0]):
-            tid = int(generated_ids[row, step])
-            if tid in lookup:
-                out[row].append((lookup[tid], picked[row].tolist()))
+def _digit_steps(tokenizer, step_logits, generated_ids, digit_ids) -> list[tuple[str, list[tuple[int, list[float]]]]]:
+    """Per sequence: the decoded answer (stripped, as `Generation.text`) and, at every generated step whose token is
+    a digit, (the digit's character offset in that answer, the logits of the five digits at that step).
+
+    The offset is the length of the decoded prefix before the step (less the whitespace the answer's strip removes);
+    a step whose offset does not land on its digit in the answer (a tokenizer whose prefixes decode differently) is
+    left out: no expected score is better than one read at the wrong token."""
+    lookup = {tid: str(k + SCORE_MIN) for k, tid in enumerate(digit_ids)}
+    picked = [logits[:, digit_ids].float().cpu().numpy() for logits in step_logits]
+    out = []
+    for row in range(generated_ids.shape[0]):
+        ids = generated_ids[row].tolist()
+        full = tokenizer.decode(ids, skip_special_tokens=True)
+        text = full.strip()
+        lead = len(full) - len(full.lstrip())
+        steps = []
+        for step, tid in enumerate(ids[:len(picked)]):
+            digit = lookup.get(tid)
+            if digit is None:
+                continue
+            offset = len(tokenizer.decode(ids[:step], skip_special_tokens=True)) - lead
+            if 0 <= offset < len(text) and text[offset] == digit:
+                steps.append((offset, picked[step][row].tolist()))
+        out.append((text, steps))
     return out
 
 
@@ -220,7 +249,7 @@ class AudioLLMBackend:
         parts = []
         for conv, clips in zip(conversations, audios):
             text = self.processor.apply_chat_template(conv, add_generation_prompt=True, tokenize=False)
-            parts.append(self.processor(text=[text], audio=list(clips), sampling_rate=SAMPLING_RATE,
+            parts.append(self.processor(text=[text], audio=[pad_short(c) for c in clips], sampling_rate=SAMPLING_RATE,
                                         return_tensors="pt"))
         inputs = _collate(parts, self.tokenizer.pad_token_id)
         device = _device(self.model)
@@ -242,9 +271,7 @@ class AudioLLMBackend:
                 out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                           output_logits=True, return_dict_in_generate=True)
             generated = out.sequences[:, inputs["input_ids"].shape[1]:]
-            steps = _digit_steps(out.logits, generated, self.digit_ids)
-            texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
-            results += [Generation(t.strip(), s) for t, s in zip(texts, steps)]
+            results += [Generation(t, s) for t, s in _digit_steps(self.tokenizer, out.logits, generated, self.digit_ids)]
             self.stats.update(calls=1, inputs=sl.stop - sl.start, audio_clips=n_clips)
         return results
 
@@ -301,11 +328,28 @@ class TextLLMBackend:
                                           output_logits=True, return_dict_in_generate=True,
                                           pad_token_id=self.tokenizer.pad_token_id)
             generated = out.sequences[:, inputs["input_ids"].shape[1]:]
-            steps = _digit_steps(out.logits, generated, self.digit_ids)
-            decoded = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
-            results += [Generation(t.strip(), s) for t, s in zip(decoded, steps)]
+            results += [Generation(t, s) for t, s in _digit_steps(self.tokenizer, out.logits, generated, self.digit_ids)]
             self.stats.update(calls=1, inputs=sl.stop - sl.start)
         return results
+
+
+def _logprob_digit_steps(content: str, tokens) -> tuple[str, list[tuple[int, list[float]]] | None]:
+    """The stripped answer and, from an endpoint's `logprobs.content`, (character offset, five digit log-probs) at
+    each token that is a digit (" 4" included). Offsets are the running length of the token strings; a token whose
+    offset does not land on its digit in the answer is left out."""
+    text = content.strip()
+    lead = len(content) - len(content.lstrip())
+    steps, position = [], 0
+    for token in tokens or []:
+        piece = token.token or ""
+        digit = piece.strip()
+        if digit in DIGITS:
+            offset = position + piece.index(digit) - lead
+            if 0 <= offset < len(text) and text[offset] == digit:
+                top = {t.token.strip(): t.logprob for t in (token.top_logprobs or [])}
+                steps.append((offset, [top.get(d, -1e4) for d in DIGITS]))
+        position += len(piece)
+    return text, steps or None
 
 
 class OpenAIChatBackend:
@@ -347,12 +391,8 @@ class OpenAIChatBackend:
         else:
             out = self.client.chat.completions.create(**kwargs)
         choice = out.choices[0]
-        steps = []
-        for token in getattr(getattr(choice, "logprobs", None), "content", None) or []:
-            if token.token.strip() in DIGITS:
-                top = {t.token.strip(): t.logprob for t in (token.top_logprobs or [])}
-                steps.append((int(token.token.strip()), [top.get(d, -1e4) for d in DIGITS]))
-        return Generation((choice.message.content or "").strip(), steps or None)
+        return Generation(*_logprob_digit_steps(choice.message.content or "",
+                                                getattr(getattr(choice, "logprobs", None), "content", None)))
 
     def generate(self, messages: Sequence[list], max_new_tokens: int) -> list[Generation]:
         with ThreadPoolExecutor(max_workers=self.cfg.batch_size) as pool:
@@ -394,7 +434,7 @@ class StyleAnalyzerBackend:
 
         out = []
         for sl in _batches(len(arrays), self.cfg.batch_size):
-            inputs = self.extractor(list(arrays[sl]), sampling_rate=SAMPLING_RATE, return_tensors="pt",
+            inputs = self.extractor([pad_short(a) for a in arrays[sl]], sampling_rate=SAMPLING_RATE, return_tensors="pt",
                                     **extractor_kwargs(self.extractor))
             inputs = {k: v.to(_device(self.model)) for k, v in inputs.items()}
             with torch.inference_mode():

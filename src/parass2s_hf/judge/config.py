@@ -11,6 +11,7 @@ from ..constants import DIMENSIONS
 from .prompts import PROMPT_VERSION
 
 MODES = ("multistage", "end2end", "reward_model")
+QUERY_LABELS = ("given", "predicted")
 
 
 @dataclass
@@ -48,6 +49,21 @@ class JudgeConfig:
         strict (`bool`, *optional*, defaults to `False`): raise `JudgeParseError` instead of reporting a missing score.
         cache_dir (`str`, *optional*): folder for the on-disk perception cache (in memory only when `None`).
         max_seconds (`float`, *optional*, defaults to `60.0`): longest clip accepted by the audio door.
+        min_response_seconds (`float`, *optional*, defaults to `0.1`): a response whose sounding part (10-ms frames
+            above -60 dBFS) is shorter than this, or that is empty or silent, is the system's failure: score 1,
+            status `empty_response`, in every mode (the same rule as the evaluation runner and the RL reward).
+        min_digit_mass (`float`, *optional*, defaults to `0.5`): `reward_model` mode: the least next-token probability
+            the digits "1".."5" must hold together; below it the model is not answering the question, and the score is
+            missing with reason `low_digit_mass` rather than an expected value over noise.
+        reward_prompt_notes (`bool`, *optional*, defaults to `False`): `reward_model` mode: also tell the model the
+            query's dimension and the requirement note. Off, as in the paper: the reward model hears the two clips and
+            reads the rubric. A distilled adapter must be used with the setting it was trained with.
+        use_response_tone (`bool`, *optional*, defaults to `True`): `multistage`: describe the response's tone with the
+            audio LLM and give it to the rubric LLM (the paper's O2, its best judge); `False` is its O1 ablation (no
+            response-style information, and no tone stage).
+        query_labels (`str`, *optional*, defaults to `"given"`): `multistage`: `"given"` uses an item's `query_style`
+            when it has one; `"predicted"` always predicts it (a style analyzer, else the audio LLM), as on unlabelled
+            speech: the paper's O5 ablation. The given label is kept in the perception as `query_style_given`.
     """
 
     mode: str = field(default="multistage", metadata={"help": "multistage, end2end or reward_model"})
@@ -71,6 +87,16 @@ class JudgeConfig:
     strict: bool = field(default=False, metadata={"help": "raise JudgeParseError instead of a missing score"})
     cache_dir: str | None = field(default=None, metadata={"help": "on-disk perception cache"})
     max_seconds: float = field(default=60.0, metadata={"help": "longest accepted clip"})
+    min_response_seconds: float = field(default=0.1, metadata={
+        "help": "shorter sounding part (or empty/silent) = empty_response, score 1"})
+    min_digit_mass: float = field(default=0.5, metadata={
+        "help": "reward_model: least probability on the digits 1-5, else missing (low_digit_mass)"})
+    reward_prompt_notes: bool = field(default=False, metadata={
+        "help": "reward_model: also give the dimension and requirement note"})
+    use_response_tone: bool = field(default=True, metadata={
+        "help": "multistage: give the response's tone description to the rubric (O2); false = O1"})
+    query_labels: str = field(default="given", metadata={
+        "help": "multistage: given (use labels) or predicted (O5: always predict the query style)"})
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -83,6 +109,14 @@ class JudgeConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}.")
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be 0 or more, got {self.max_retries!r}.")
+        if self.query_labels not in QUERY_LABELS:
+            raise ValueError(f"query_labels must be one of {list(QUERY_LABELS)}, got {self.query_labels!r}.")
+        if not 0 <= self.min_digit_mass <= 1:
+            raise ValueError(f"min_digit_mass is a probability, from 0 to 1; got {self.min_digit_mass!r}.")
+        if self.min_response_seconds < 0:
+            raise ValueError(f"min_response_seconds must be 0 or more, got {self.min_response_seconds!r}.")
+        if self.max_seconds <= 0:
+            raise ValueError(f"max_seconds must be positive, got {self.max_seconds!r}.")
 
     # Settings that do not change a score: how fast, where, and how failures are reported.
     _NOT_IN_FINGERPRINT = ("batch_size", "cache_dir", "device_map", "strict", "rubric_api_key_env")

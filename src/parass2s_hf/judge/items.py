@@ -5,7 +5,21 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-STATUS_OK, STATUS_MISSING, STATUS_INVALID = "ok", "missing", "invalid_input"
+STATUS_OK, STATUS_MISSING, STATUS_INVALID, STATUS_EMPTY = "ok", "missing", "invalid_input", "empty_response"
+SCORED_STATUSES = (STATUS_OK, STATUS_EMPTY)
+"""Statuses that carry a score: a judgement, or the minimum for an empty response (the system's failure)."""
+
+
+def empty_response_reason(audio, min_seconds: float) -> str:
+    """Why a loaded response (`audio.LoadedAudio`) counts as empty, or "" when it does not: silent (peak below
+    -60 dBFS), or sounding for less than `min_seconds` (`JudgeConfig.min_response_seconds`). The judge, the metric,
+    the evaluation runner and the RL reward all use this rule: such a response scores 1, status `empty_response`."""
+    if audio.is_silent:
+        return "silent audio (peak below -60 dBFS)"
+    sounding = audio.sounding_seconds
+    if sounding < min_seconds:
+        return (f"{sounding:.2f} s of sound in {audio.duration:.2f} s, under min_response_seconds={min_seconds:g}")
+    return ""
 
 
 @dataclass
@@ -47,7 +61,9 @@ class JudgeResult:
         style_score (`int` or `None`): the rubric applied to how it is said.
         rationale (`str`): the judge's explanation, when it gave one.
         perception (`dict`): transcripts, tone description, query style and where it came from.
-        status (`str`): `"ok"`, `"missing"` (no score could be read: see `reason`) or `"invalid_input"`.
+        status (`str`): `"ok"`; `"empty_response"` (the response is empty, silent or sounds for less than
+            `min_response_seconds`: score 1, the system's failure); `"missing"` (no score could be read: see `reason`);
+            or `"invalid_input"` (unusable audio).
         reason (`str`): why a score is missing or an input invalid; empty when ok.
         item_id (`str` or `None`): the item's id.
         raw (`str`): the judge's raw answer (last attempt), for auditing.

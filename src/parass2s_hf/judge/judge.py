@@ -14,7 +14,13 @@ Modes (`JudgeConfig.mode`):
 - `end2end` (the paper's baseline): one audio LLM hears both clips and answers with the rubric;
 - `reward_model`: one forward of an audio LLM over both clips; the score is the expected value over "1".."5".
 
-A score that cannot be read is missing, with its reason, after `max_retries` stricter retries: never a default.
+A score that cannot be read is missing, with its reason, after `max_retries` stricter retries: never a default. A
+response that is empty, silent or sounds for less than `min_response_seconds` is the system's failure: score 1, status
+`empty_response`, in every mode, without a model call. A pair whose audio cannot be used is `invalid_input`; the other
+pairs of the batch are scored as usual.
+
+Ablations of the paper's Table 2 (`JudgeConfig`): `use_response_tone=False` is O1 (no response-style information;
+the default `True` is O2), `query_labels="predicted"` is O5 (the query's style predicted even where a label exists).
 """
 
 from __future__ import annotations
@@ -26,10 +32,18 @@ from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 
 from ..audio import AudioError, load_audio
-from ..constants import DIMENSIONS, STYLES
+from ..constants import DIMENSIONS, SCORE_MIN, STYLES
 from . import prompts
 from .config import JudgeConfig
-from .items import STATUS_INVALID, STATUS_MISSING, STATUS_OK, JudgeItem, JudgeResult
+from .items import (
+    STATUS_EMPTY,
+    STATUS_INVALID,
+    STATUS_MISSING,
+    STATUS_OK,
+    JudgeItem,
+    JudgeResult,
+    empty_response_reason,
+)
 from .parsing import JudgeParseError, parse_judgement, parse_style
 from .perception import PerceptionCache
 
@@ -141,13 +155,19 @@ class ParaS2SJudge:
         clips = {}
         for i, item in enumerate(items):
             try:
-                clips[i] = tuple(
-                    load_audio(audio, item.sampling_rate, max_seconds=self.config.max_seconds,
-                               name=f"pair {i}: {which}" + (f" {os.fspath(audio)}" if isinstance(audio, (str, os.PathLike)) else ""))
-                    .array for which, audio in (("query_audio", item.query_audio), ("response_audio", item.response_audio))
-                )
+                query = self._load(i, "query_audio", item.query_audio, item.sampling_rate)
+                response = self._load(i, "response_audio", item.response_audio, item.sampling_rate)
             except AudioError as e:
-                results[i] = JudgeResult(status=STATUS_INVALID, reason=str(e), item_id=item.item_id)
+                if e.source.startswith(f"pair {i}: response_audio") and e.problem.startswith("empty"):
+                    results[i] = self._empty(item, e.problem)
+                else:
+                    results[i] = JudgeResult(status=STATUS_INVALID, reason=str(e), item_id=item.item_id)
+                continue
+            reason = empty_response_reason(response, self.config.min_response_seconds)
+            if reason:
+                results[i] = self._empty(item, reason)
+                continue
+            clips[i] = (query.array, response.array)
         valid = [i for i in range(len(items)) if results[i] is None]
         if valid:
             scorer = {"multistage": self._multistage, "end2end": self._end2end, "reward_model": self._reward_model}
@@ -156,6 +176,16 @@ class ParaS2SJudge:
                 results[i] = result
         self.counts.update(r.status for r in results)
         return results
+
+    def _load(self, index: int, which: str, audio, sampling_rate):
+        path = f" {os.fspath(audio)}" if isinstance(audio, (str, os.PathLike)) else ""
+        return load_audio(audio, sampling_rate, max_seconds=self.config.max_seconds, name=f"pair {index}: {which}{path}")
+
+    @staticmethod
+    def _empty(item: JudgeItem, reason: str) -> JudgeResult:
+        """An empty response: the system's failure, scored the rubric's minimum without asking any model."""
+        return JudgeResult(score=SCORE_MIN, score_expected=float(SCORE_MIN), status=STATUS_EMPTY, reason=reason,
+                           item_id=item.item_id)
 
     @staticmethod
     def _check_item(index: int, item) -> JudgeItem:
@@ -204,7 +234,7 @@ class ParaS2SJudge:
                     raise JudgeParseError(reason)
                 results.append(JudgeResult(status=STATUS_MISSING, reason=reason, raw=gen.text))
             else:
-                results.append(JudgeResult(score=p.score, score_expected=gen.expected(p.score),
+                results.append(JudgeResult(score=p.score, score_expected=gen.expected_at(p.score_offset),
                                            content_score=p.content_score, style_score=p.style_score,
                                            rationale=p.rationale, status=STATUS_OK, raw=gen.text))
         return results
@@ -223,9 +253,11 @@ class ParaS2SJudge:
         for i, text in zip(need_query_text, transcripts[len(items):]):
             query_text[i] = text
 
-        with self._timed("tone"):
-            tone = self.cache.run(f"tone|{_name(self.audio_llm)}|{cfg.tone_max_new_tokens}", responses,
-                                  self._describe_tone)
+        tone = [None] * len(items)  # O1: the rubric gets no response-style information, and no tone stage runs
+        if cfg.use_response_tone:
+            with self._timed("tone"):
+                tone = self.cache.run(f"tone|{_name(self.audio_llm)}|{cfg.tone_max_new_tokens}", responses,
+                                      self._describe_tone)
         with self._timed("query_style"):
             query_style, style_source = self._query_styles(items, queries)
 
@@ -242,6 +274,7 @@ class ParaS2SJudge:
         for i, result in enumerate(results):
             result.perception = {"query_text": query_text[i], "query_text_source": "given" if items[i].query_text else "asr",
                                  "query_style": query_style[i], "query_style_source": style_source[i],
+                                 "query_style_given": items[i].query_style,
                                  "response_text": response_text[i], "response_tone": tone[i]}
         return results
 
@@ -252,8 +285,9 @@ class ParaS2SJudge:
     def _query_styles(self, items, queries) -> tuple[list, list]:
         styles, sources = [None] * len(items), [None] * len(items)
         by_route = {}
+        use_labels = self.config.query_labels == "given"
         for i, item in enumerate(items):
-            if item.query_style:
+            if item.query_style and use_labels:
                 styles[i], sources[i] = item.query_style, "label"
             elif item.dimension and self.analyzer(item.dimension) is not None:
                 by_route.setdefault(("analyzer", item.dimension), []).append(i)
@@ -293,9 +327,22 @@ class ParaS2SJudge:
                                                            self.config.rubric_max_new_tokens))
 
     def _reward_model(self, items: list[JudgeItem], clips: list[tuple]) -> list[JudgeResult]:
-        convs = [prompts.reward_conversation(dimension=item.dimension, requirement=item.requirement) for item in items]
+        cfg = self.config
+        convs = [prompts.reward_conversation(dimension=item.dimension, requirement=item.requirement,
+                                             notes=cfg.reward_prompt_notes) for item in items]
         with self._timed("reward_model"):
             scored = self.reward.digit_scores(convs, [[q, r] for q, r in clips])
-        return [JudgeResult(score=argmax, score_expected=expected, status=STATUS_OK,
-                            perception={"digit_probability_mass": mass})
-                for expected, argmax, mass in scored]
+        results = []
+        for expected, argmax, mass in scored:
+            perception = {"digit_probability_mass": mass}
+            if mass < cfg.min_digit_mass:
+                # The model is not answering with a digit: an expected value over the digits would be noise.
+                reason = (f"low_digit_mass: the digits 1-5 hold {mass:.1%} of the next-token probability, under "
+                          f"min_digit_mass={cfg.min_digit_mass:g}")
+                if cfg.strict:
+                    raise JudgeParseError(reason)
+                results.append(JudgeResult(status=STATUS_MISSING, reason=reason, perception=perception))
+            else:
+                results.append(JudgeResult(score=argmax, score_expected=expected, status=STATUS_OK,
+                                           perception=perception))
+        return results

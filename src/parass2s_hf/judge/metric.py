@@ -24,7 +24,7 @@ import numpy as np
 
 from ..constants import SAMPLING_RATE
 from .config import MODES, JudgeConfig
-from .items import STATUS_OK, JudgeItem
+from .items import SCORED_STATUSES, STATUS_EMPTY, STATUS_INVALID, STATUS_MISSING, JudgeItem
 
 _DESCRIPTION = """\
 The ParaS2S judge (arXiv 2511.08723) scores a (spoken query, spoken response) pair from 1 to 5 for how well the
@@ -40,11 +40,14 @@ Args:
     dimension, query_style, query_text, requirement, item_id (`list[str]`, *optional*): per pair; query_style and
         query_text are predicted when missing.
 Returns:
-    score (`float` or `None`): mean of the integer scores that could be read; `None` when none could.
+    score (`float` or `None`): mean of the integer scores (empty responses count as 1); `None` when no pair has one.
     score_expected (`float` or `None`): mean expected score where logits exist.
     per_dimension, per_style (`dict`): mean score and counts by the pair's dimension and query style.
-    num_scored, num_missing, num_invalid (`int`): how many pairs got a score, got none (with reasons in per_item),
-        or had unusable audio.
+    num_scored (`int`): pairs with a score (`ok` and `empty_response`).
+    num_empty (`int`): responses that are empty, silent or sound for less than `min_response_seconds` (scored 1).
+    num_missing (`int`): pairs whose score could not be read (reasons in per_item); never replaced by a number.
+    num_invalid (`int`): pairs whose audio cannot be used (reasons in per_item); the other pairs are still scored.
+    status (`list[str]`): each pair's status, in order (`ok`, `empty_response`, `missing`, `invalid_input`).
     per_item (`list[dict]`): one `JudgeResult` per pair.
 """
 _CITATION = """\
@@ -63,21 +66,24 @@ def _mean(values):
 
 
 def aggregate(results, groups: dict[str, list]) -> dict:
-    """Means and counts over `JudgeResult`s: overall, and per value of each grouping list."""
+    """Means and counts over `JudgeResult`s: overall, and per value of each grouping list. A pair counts in the means
+    when its status carries a score (`ok`, or `empty_response` at the minimum)."""
+    scored = [r for r in results if r.status in SCORED_STATUSES]
     out = {
-        "score": _mean([r.score for r in results if r.status == STATUS_OK]),
-        "score_expected": _mean([r.score_expected for r in results if r.status == STATUS_OK]),
-        "num_scored": sum(r.status == STATUS_OK for r in results),
-        "num_missing": sum(r.status == "missing" for r in results),
-        "num_invalid": sum(r.status == "invalid_input" for r in results),
+        "score": _mean([r.score for r in scored]),
+        "score_expected": _mean([r.score_expected for r in scored]),
+        "num_scored": len(scored),
+        "num_empty": sum(r.status == STATUS_EMPTY for r in results),
+        "num_missing": sum(r.status == STATUS_MISSING for r in results),
+        "num_invalid": sum(r.status == STATUS_INVALID for r in results),
     }
     for name, keys in groups.items():
         buckets = defaultdict(list)
         for key, r in zip(keys, results):
             if key is not None:
                 buckets[key].append(r)
-        out[name] = {k: {"score": _mean([r.score for r in rs if r.status == STATUS_OK]),
-                         "num_scored": sum(r.status == STATUS_OK for r in rs), "num": len(rs)}
+        out[name] = {k: {"score": _mean([r.score for r in rs if r.status in SCORED_STATUSES]),
+                         "num_scored": sum(r.status in SCORED_STATUSES for r in rs), "num": len(rs)}
                      for k, rs in sorted(buckets.items())}
     return out
 
@@ -127,13 +133,13 @@ class Parass2sJudge(evaluate.Metric):
         items = []
         for i in range(n):
             extra = {k: (v[i] if v is not None else None) for k, v in optional.items()}
-            q, r = (a if isinstance(a, str) else np.asarray(a, np.float32) for a in (query_audio[i], response_audio[i]))
+            # Arrays are handed over as they came: the judge's audio door checks each pair on its own, so one bad pair
+            # (NaN, empty, unreadable) is that pair's `invalid_input` and the batch goes on.
+            q, r = (a if isinstance(a, str) else np.asarray(a) for a in (query_audio[i], response_audio[i]))
             items.append(JudgeItem(q, r, sampling_rate=sampling_rate, **extra))  # the rate applies to arrays only
         results = self.judge.score(items)
-        invalid = [r.reason for r in results if r.status == "invalid_input"]
-        if invalid:
-            raise ValueError("Invalid audio: " + "; ".join(invalid))
         out = aggregate(results, {"per_dimension": optional.get("dimension") or [None] * n,
                                   "per_style": optional.get("query_style") or [None] * n})
+        out["status"] = [r.status for r in results]
         out["per_item"] = [r.to_dict() for r in results]
         return out

@@ -88,6 +88,17 @@ def test_soft_loss_is_smallest_at_the_target():
     torch.testing.assert_close(digit_loss(logits, hard), expected)
 
 
+def test_loss_under_the_full_vocabulary_teaches_the_digits_to_carry_the_mass():
+    """With the whole vocabulary's normaliser the loss is the old one plus -log(digit mass): a model whose digits hold
+    1% of the probability pays for it, so a distilled reward model passes the judge's min_digit_mass."""
+    target = torch.from_numpy(digit_target(3.3)[None])
+    digits = torch.tensor([[0.0, 1.0, 2.0, 1.5, 0.0]])
+    renormalised = digit_loss(digits, target)
+    for mass in (0.99, 0.5, 0.01):
+        norm = torch.logsumexp(digits, dim=-1) - torch.log(torch.tensor([mass]))  # digits hold `mass` of the total
+        torch.testing.assert_close(digit_loss(digits, target, norm), renormalised - torch.log(torch.tensor(mass)))
+
+
 def test_reward_metrics():
     m = reward_metrics([1.0, 2.0, 3.0, 4.5], [1.5, 2.0, 3.5, 4.0])
     assert m["n"] == 4 and abs(m["mae"] - 0.375) < 1e-9 and m["spearman"] == pytest.approx(1.0)
@@ -276,7 +287,9 @@ def test_collator_builds_exactly_the_judges_reward_prompt(tiny):
         assert batch["input_ids"][row, width - n:].tolist() == expected["input_ids"][0].tolist()
         torch.testing.assert_close(batch["input_features"][2 * row:2 * row + 2], expected["input_features"])
     text = backend.tokenizer.decode(batch["input_ids"][0])
-    assert "Comfort the speaker." in text and text.rstrip().endswith("assistant")
+    assert "Comfort the speaker." not in text and text.rstrip().endswith("assistant")  # as in the paper: no notes
+    noted = RewardModelCollator(backend.processor, prompt_notes=True)(pairs)
+    assert "Comfort the speaker." in backend.tokenizer.decode(noted["input_ids"][0])
 
 
 def test_collator_errors_name_the_pair(tiny):
@@ -306,11 +319,13 @@ def build_short_window_audio_llm(path, hidden_size=64, num_layers=2, seconds=4, 
     - its output layer is scaled by `head_scale`: with the random init (std 0.02) the five digit logits can differ by
       about one unit at most after the final norm, so even a perfect hidden state could not express a confident
       digit (measured: the expected score's spread stalls at a third of the teacher's); a trained LM's logits span
-      tens of units.
+      tens of units;
+    - like `build_tiny_audio_llm`'s model it is a tiny reward model (`make_digits_the_answer`): its digits hold most of
+      the next-token probability, as a pretrained audio LLM's do when asked for a single digit.
     """
     from transformers import AutoConfig, AutoProcessor, Qwen2AudioForConditionalGeneration, WhisperFeatureExtractor
 
-    from parass2s_hf.testing import build_tiny_audio_llm
+    from parass2s_hf.testing import build_tiny_audio_llm, make_digits_the_answer
 
     build_tiny_audio_llm(path, hidden_size=hidden_size, num_layers=num_layers, seed=seed)
     config = AutoConfig.from_pretrained(path)
@@ -319,8 +334,9 @@ def build_short_window_audio_llm(path, hidden_size=64, num_layers=2, seconds=4, 
     model = Qwen2AudioForConditionalGeneration(config)
     with torch.no_grad():
         model.lm_head.weight.mul_(head_scale)
-    model.save_pretrained(path)
     processor = AutoProcessor.from_pretrained(path)
+    make_digits_the_answer(model, processor.tokenizer)
+    model.save_pretrained(path)
     processor.feature_extractor = WhisperFeatureExtractor(feature_size=128, chunk_length=seconds)
     processor.save_pretrained(path)
     return path
@@ -395,11 +411,14 @@ def test_distilled_reward_model_learns_the_teacher(distilled):
     assert untrained["predicted_std"] < 0.1 and trained["predicted_std"] > 0.4, report
     assert untrained["mae"] - trained["mae"] > 0.3 and trained["mae"] < 0.6 * report["teacher"]["mean_baseline_mae"]
     assert trained["loss"] < untrained["loss"] - 0.5
+    # the digits keep the next-token probability through training: every held-out pair passes the judge's floor
+    assert untrained["min_digit_mass"] > 0.5 and trained["min_digit_mass"] > 0.5, report
     with open(os.path.join(distilled["adapter"], REPORT_FILE)) as f:
         saved = json.load(f)
     assert saved["trained"] == trained and len(saved["predictions"]) == N_EVAL
     assert saved["judge_config"] == {"mode": "reward_model", "reward_model": distilled["base"],
-                                     "reward_adapter": os.path.abspath(distilled["adapter"])}
+                                     "reward_adapter": os.path.abspath(distilled["adapter"]),
+                                     "reward_prompt_notes": False}  # the prompt it was trained with
 
 
 def _judge_items(pairs):

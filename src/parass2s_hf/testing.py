@@ -70,7 +70,7 @@ DIGIT_CHANNEL_LEVEL, DIGIT_MARGIN = 0.1, 1.5
 """How the tiny audio LLM is made a tiny reward model (`build_tiny_audio_llm(..., reward_digits=True)`)."""
 
 
-def _make_digits_the_answer(model, tokenizer, level: float = DIGIT_CHANNEL_LEVEL, margin: float = DIGIT_MARGIN):
+def make_digits_the_answer(model, tokenizer, level: float = DIGIT_CHANNEL_LEVEL, margin: float = DIGIT_MARGIN):
     """Give the digits "1".."5" most of the next-token probability at every text position, the reward model's answer
     position included, while the choice among them stays random and follows the audio.
 
@@ -98,7 +98,7 @@ def build_tiny_audio_llm(path: str, hidden_size: int = 32, num_layers: int = 2, 
     """A random Qwen2-Audio (audio encoder + Qwen2 LM) with its processor (tone, end-to-end, reward model).
 
     With `reward_digits` (the default) it is a tiny reward model: its digits "1".."5" hold most of the next-token
-    probability (see `_make_digits_the_answer`), so the `reward_model` mode scores it above `min_digit_mass` while its
+    probability (see `make_digits_the_answer`), so the `reward_model` mode scores it above `min_digit_mass` while its
     choice among the digits is random. Its generations are therefore mostly digits: the `end2end` and tone stages get
     noise from it, as from any random model."""
     import torch
@@ -132,7 +132,7 @@ def build_tiny_audio_llm(path: str, hidden_size: int = 32, num_layers: int = 2, 
     )
     model = Qwen2AudioForConditionalGeneration(cfg)
     if reward_digits:
-        _make_digits_the_answer(model, tok)
+        make_digits_the_answer(model, tok)
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = tok.eos_token_id
     model.save_pretrained(path)

@@ -6,12 +6,15 @@ prompt, both clips given to the processor as `AudioLLMBackend._inputs` does), an
 the logits at the last prompt position, restricted to the tokens "1".."5". The judge reads the same five logits as
 the expected score (`judge.backends.expected_from_logits`), so what is trained is what is used.
 
-The loss (`target="soft"`, the default) is the cross-entropy between those five digits' softmax and a distribution
-centred on the teacher's score: linear interpolation between the two nearest digits (3.3 -> 0.7 on "3", 0.3 on "4").
-Its expected value is the teacher's score exactly, so the loss is minimal where the reward model's expected score
-(the RL reward) equals the teacher's; the teacher's sub-integer information (an expected score, or an average of
-several judgements) is kept, and a pair the teacher puts between two levels does not push the model to an arbitrary
-one of them. `target="hard"` is the plain cross-entropy on the rounded digit (the paper's one-character target).
+The loss (`target="soft"`, the default) is the cross-entropy between the model's next-token probabilities of those five
+digits (under the whole vocabulary's softmax) and a distribution centred on the teacher's score: linear interpolation
+between the two nearest digits (3.3 -> 0.7 on "3", 0.3 on "4"). Its expected value is the teacher's score exactly, so
+the loss is minimal where the digits hold all the probability and the reward model's expected score (the RL reward)
+equals the teacher's; the teacher's sub-integer information (an expected score, or an average of several judgements)
+is kept, and a pair the teacher puts between two levels does not push the model to an arbitrary one of them. Because
+the normaliser is the whole vocabulary's, the digits also learn to carry the mass: the judge refuses a reward model
+whose digits hold less than `JudgeConfig.min_digit_mass` (`low_digit_mass`). `target="hard"` is the plain
+cross-entropy on the rounded digit (the paper's one-character target).
 
 ```python
 >>> from transformers import TrainingArguments
@@ -144,12 +147,19 @@ def digit_target(score: float, kind: str = "soft") -> np.ndarray:
     return target
 
 
-def digit_loss(digit_logits, target_probs):
-    """Mean over the batch of the cross-entropy `-Σ_k t_k log softmax(z)_k` over the five digit logits `z` (a soft or
-    one-hot target `t`)."""
+def digit_loss(digit_logits, target_probs, log_normalizer=None):
+    """Mean over the batch of the cross-entropy `-Σ_k t_k log p_k` between a soft or one-hot target `t` over "1".."5"
+    and the model's probabilities `p` of those five tokens.
+
+    With `log_normalizer` (per row, the log-sum-exp of the logits over the whole vocabulary), `p` is the model's real
+    next-token probability: the loss is the paper's one-character language-model loss, and it also teaches the digits
+    to carry the probability mass (the reward model's answer is a digit, and the judge refuses one whose digits hold
+    less than `JudgeConfig.min_digit_mass`). Without it, `p` is renormalised over the five digits."""
     import torch
 
-    return -(target_probs * torch.log_softmax(digit_logits.float(), dim=-1)).sum(-1).mean()
+    z = digit_logits.float()
+    norm = log_normalizer.float()[:, None] if log_normalizer is not None else torch.logsumexp(z, dim=-1, keepdim=True)
+    return -(target_probs * (z - norm)).sum(-1).mean()
 
 
 def reward_metrics(predicted: Sequence[float], teacher: Sequence[float]) -> dict:
@@ -272,16 +282,18 @@ class RewardModelCollator:
 
 
 class RewardModelTrainer(Trainer):
-    """A `transformers.Trainer` whose loss is the next-token cross-entropy over the five digit tokens at the last
-    prompt position (`digit_loss`), with the batches of `RewardModelCollator`.
+    """A `transformers.Trainer` whose loss is the next-token cross-entropy of the five digit tokens at the last prompt
+    position, under the full vocabulary's softmax (`digit_loss` with the normaliser), with the batches of
+    `RewardModelCollator`.
 
     Args:
         digit_ids (`list[int]`): the token ids of "1".."5" (`RewardModelCollator.digit_ids`).
         *args, **kwargs: `Trainer`'s. `args.remove_unused_columns` must be `False` (the collator reads the raw
             columns); the trainer sets it and `label_names=["teacher_score"]`.
 
-    Evaluation returns the digit logits as predictions and the teacher scores as labels; the default
-    `compute_metrics` is `reward_metrics` of the expected scores (`eval_mae`, `eval_pearson`, `eval_spearman`).
+    Evaluation returns the digit logits and the log digit mass as predictions and the teacher scores as labels; the
+    default `compute_metrics` is `reward_metrics` of the expected scores (`eval_mae`, `eval_pearson`, `eval_spearman`)
+    and the mean digit mass (`eval_digit_mass`).
     """
 
     def __init__(self, *args, digit_ids: Sequence[int], **kwargs):
@@ -308,9 +320,12 @@ class RewardModelTrainer(Trainer):
         dtype = self._feature_dtype(model)
         if dtype is not None and "input_features" in inputs:
             inputs["input_features"] = inputs["input_features"].to(dtype)
-        logits = model(**inputs, logits_to_keep=1).logits[:, -1, self.digit_ids].float()
-        loss = digit_loss(logits, target.to(logits.device))
-        return (loss, {"digit_logits": logits}) if return_outputs else loss
+        full = model(**inputs, logits_to_keep=1).logits[:, -1, :].float()
+        logits, norm = full[:, self.digit_ids], torch.logsumexp(full, dim=-1)
+        loss = digit_loss(logits, target.to(logits.device), norm)
+        if not return_outputs:
+            return loss
+        return loss, {"digit_logits": logits, "digit_log_mass": torch.logsumexp(logits, dim=-1) - norm}
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
@@ -318,20 +333,30 @@ class RewardModelTrainer(Trainer):
             loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
         if prediction_loss_only:
             return loss.detach(), None, None
-        return loss.detach(), outputs["digit_logits"].detach(), inputs["teacher_score"].detach()
+        # predictions: the five digit logits, then the log of the digits' probability mass
+        predictions = torch.cat([outputs["digit_logits"], outputs["digit_log_mass"][:, None]], dim=-1)
+        return loss.detach(), predictions.detach(), inputs["teacher_score"].detach()
 
 
 
 def expected_scores(digit_logits) -> list[float]:
-    """Expected score per row of (n, 5) digit logits (`judge.backends.expected_from_logits`)."""
-    return [expected_from_logits(row) for row in np.asarray(digit_logits, dtype=np.float64)]
+    """Expected score per row of (n, 5) digit logits (`judge.backends.expected_from_logits`); further columns (the
+    trainer's predictions carry the log digit mass as a sixth) are ignored."""
+    return [expected_from_logits(row[:5]) for row in np.asarray(digit_logits, dtype=np.float64)]
+
+
+def digit_masses(predictions) -> list[float]:
+    """The digits' next-token probability mass per row of `RewardModelTrainer` predictions (their sixth column)."""
+    return np.exp(np.asarray(predictions, dtype=np.float64)[:, 5]).tolist()
 
 
 def compute_reward_metrics(eval_pred) -> dict:
-    """`compute_metrics` of `RewardModelTrainer`: `reward_metrics` of the expected scores vs the teacher's."""
+    """`compute_metrics` of `RewardModelTrainer`: `reward_metrics` of the expected scores vs the teacher's, and the
+    digits' mean probability mass (`digit_mass`: the judge's `min_digit_mass` applies to each pair's)."""
     logits, teacher = eval_pred.predictions, eval_pred.label_ids
     metrics = reward_metrics(expected_scores(logits), np.asarray(teacher).reshape(-1))
-    return {k: v for k, v in metrics.items() if k in ("mae", "pearson", "spearman") and v is not None}
+    out = {k: v for k, v in metrics.items() if k in ("mae", "pearson", "spearman") and v is not None}
+    return {**out, "digit_mass": float(np.mean(digit_masses(logits)))}
 
 
 # ------------------------------------------------------------------------------------------------ model and LoRA
@@ -387,10 +412,10 @@ def _teacher_summary(train_scores: Sequence[float], eval_scores: Sequence[float]
             "eval_std": float(held_out.std()), "mean_baseline_mae": float(np.abs(held_out - train.mean()).mean())}
 
 
-def _predict(trainer, dataset) -> tuple[list[float], list[float], float]:
+def _predict(trainer, dataset) -> tuple[list[float], list[float], float, float]:
     out = trainer.predict(dataset, metric_key_prefix="eval")
     return expected_scores(out.predictions), np.asarray(out.label_ids).reshape(-1).tolist(), \
-        float(out.metrics.get("eval_loss", float("nan")))
+        float(out.metrics.get("eval_loss", float("nan"))), float(np.min(digit_masses(out.predictions)))
 
 
 def train_reward_model(model_name_or_path: str, train_pairs, eval_pairs, training_args,
@@ -448,16 +473,16 @@ def train_reward_model(model_name_or_path: str, train_pairs, eval_pairs, trainin
     report["train_loss"] = float(result.training_loss)
     report["train_steps"] = int(result.global_step)
 
-    after, teacher, loss = _predict(trainer, eval_pairs)
-    report["trained"] = {**reward_metrics(after, teacher), "loss": loss}
+    after, teacher, loss, mass = _predict(trainer, eval_pairs)
+    report["trained"] = {**reward_metrics(after, teacher), "loss": loss, "min_digit_mass": mass}
     if config.eval_untrained:
         # The untrained model is the base with the adapter switched off (LoRA bypassed, the original projector in
         # place of the trained copy): the same weights as before training, since training touches only the adapter.
         # Scored after training because bitsandbytes' CPU inference repacks 4-bit weights into a layout its training
         # path cannot use.
         with model.disable_adapter():
-            before, _, before_loss = _predict(trainer, eval_pairs)
-        report["untrained"] = {**reward_metrics(before, teacher), "loss": before_loss}
+            before, _, before_loss, before_mass = _predict(trainer, eval_pairs)
+        report["untrained"] = {**reward_metrics(before, teacher), "loss": before_loss, "min_digit_mass": before_mass}
         logger.info("untrained on %d held-out pairs: %s", len(teacher), report["untrained"])
     report["predictions"] = [{"id": i, "teacher": t, "predicted": p, **({"untrained": before[k]}
                                                                         if config.eval_untrained else {})}

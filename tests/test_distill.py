@@ -426,6 +426,14 @@ def _judge_items(pairs):
                       sampling_rate=SR, dimension=p["dimension"], item_id=p["id"]) for p in pairs]
 
 
+def test_the_judge_refuses_an_adapter_with_another_reward_prompt(distilled):
+    """The report beside the adapter says which prompt it learnt; a judge that would give it another one refuses."""
+    judge = ParaS2SJudge(JudgeConfig(mode="reward_model", reward_model=distilled["base"],
+                                     reward_adapter=distilled["adapter"], reward_prompt_notes=True))
+    with pytest.raises(ValueError, match="was trained with reward_prompt_notes=False"):
+        judge.score(_judge_items(distilled["held_out"])[:1])
+
+
 def test_distilled_adapter_scores_the_same_in_the_judge(distilled):
     """The saved adapter (LoRA + trained projector) loads in the judge's reward_model mode, and its scores are the
     expected scores the training evaluation reported."""

@@ -156,6 +156,11 @@ def test_readme_main_job_runs_as_written(tmp_path):
                           text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert HEADER in done.stdout
+    # it scores: the tiny audio LLM is a tiny reward model above min_digit_mass, so no item is low_digit_mass
+    with open(tmp_path / "runs" / "demo" / "report.json") as f:
+        counts = json.load(f)["counts"]["total"]
+    assert counts["items"] == 48 and counts["items_scored"] == 48 - counts["status"]["system_error"], counts
+    assert counts["status"]["missing"] == 0 and counts["status"]["ok"] > 0, counts
 
 
 @pytest.mark.gpu

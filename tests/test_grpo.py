@@ -237,6 +237,9 @@ def test_the_grpo_example_runs_its_cpu_recipe(tmp_path, tiny):
     assert training_args.num_generations == 4 and script_args.dataset_config == "sample"
     trainer = example.main(script_args, training_args, model_args)
     assert trainer.state.global_step == 2
+    # the tiny audio LLM judges as a tiny reward model above min_digit_mass: every completion got a reward
+    logged = [entry for entry in trainer.state.log_history if "parass2s/missing_reward_frac" in entry]
+    assert logged and all(entry["parass2s/missing_reward_frac"] == 0 for entry in logged), trainer.state.log_history
     card = (tmp_path / "run" / "README.md").read_text()
     assert "2511.08723" in card and "parass2s" in card
     assert (tmp_path / "run" / "adapter_model.safetensors").exists()

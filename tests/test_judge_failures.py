@@ -10,7 +10,7 @@ from conftest import tone
 from test_judge import QUERY, REPLIES, scripted_judge, tiny_config
 
 from parass2s_hf.audio import load_audio, sounding_seconds
-from parass2s_hf.judge import JudgeConfig, JudgeItem, ParaS2SJudge
+from parass2s_hf.judge import JudgeItem, ParaS2SJudge
 
 SHORT = {"10 ms": tone(0.01, 300), "50 ms": tone(0.05, 300), "silent 1 s": np.zeros(16000, np.float32),
          "50 ms in 2 s of silence": np.concatenate([np.zeros(16000, np.float32), tone(0.05, 300),

@@ -109,7 +109,8 @@ def test_parse_style_reads_a_negated_style_as_no_match(text, style):
 
 def _rubric_returning(generation):
     class Rubric:
-        stats = Counter()
+        def __init__(self):
+            self.stats = Counter()
 
         def generate(self, messages, max_new_tokens):
             return [generation] * len(messages)

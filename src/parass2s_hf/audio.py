@@ -104,7 +104,7 @@ def sounding_seconds(samples: np.ndarray, sampling_rate: int, level: float = SIL
     """Seconds of `samples` in 10-ms frames whose peak reaches `level` (-60 dBFS by default): how long a clip actually
     sounds, whatever silence pads it. A 50-ms beep in 2 s of silence sounds for 0.05 s."""
     samples = np.abs(np.asarray(samples, dtype=np.float32).reshape(-1))
-    frame = max(1, int(round(sampling_rate * SOUND_FRAME_SECONDS)))
+    frame = max(1, round(sampling_rate * SOUND_FRAME_SECONDS))
     whole = samples.size // frame * frame
     sounding = int(np.count_nonzero(samples[:whole].reshape(-1, frame).max(axis=1) >= level)) * frame if whole else 0
     tail = samples[whole:]

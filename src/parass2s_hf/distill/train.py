@@ -47,12 +47,13 @@ from transformers import Trainer
 from ..audio import AudioError, load_audio
 from ..constants import SAMPLING_RATE, SCORE_MAX, SCORE_MIN
 from ..judge import prompts
+from ..judge.config import REWARD_MODEL_REPORT
 from ..judge.backends import _collate, _digit_ids, expected_from_logits, pad_short
 
 logger = logging.getLogger(__name__)
 
 TARGETS = ("soft", "hard")
-REPORT_FILE = "reward_model_report.json"
+REPORT_FILE = REWARD_MODEL_REPORT
 PROJECTOR = "multi_modal_projector"
 """The module that maps the audio encoder's features into the language model's embedding space (Qwen2-Audio); a model
 without a module of that name refuses `train_projector`."""

@@ -37,7 +37,7 @@ of a call is that short; 0.1 s gives two. A wav2vec2 analyzer's convolutions nee
 
 def pad_short(clip: np.ndarray, seconds: float = MIN_MODEL_SECONDS) -> np.ndarray:
     """`clip` with trailing zeros up to `seconds` at 16 kHz (unchanged when it is long enough)."""
-    need = int(round(seconds * SAMPLING_RATE)) - len(clip)
+    need = round(seconds * SAMPLING_RATE) - len(clip)
     return np.pad(clip, (0, need)) if need > 0 else clip
 
 

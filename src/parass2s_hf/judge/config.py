@@ -12,6 +12,9 @@ from .prompts import PROMPT_VERSION
 
 MODES = ("multistage", "end2end", "reward_model")
 QUERY_LABELS = ("given", "predicted")
+REWARD_MODEL_REPORT = "reward_model_report.json"
+"""The report distillation writes beside a reward adapter (`distill.train_reward_model`); its `judge_config` holds the
+settings the adapter was trained with, which the judge checks when it loads the adapter."""
 
 
 @dataclass

@@ -25,6 +25,7 @@ the default `True` is O2), `query_labels="predicted"` is O5 (the query's style p
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import Counter
@@ -34,7 +35,7 @@ from contextlib import contextmanager
 from ..audio import AudioError, load_audio
 from ..constants import DIMENSIONS, SCORE_MIN, STYLES
 from . import prompts
-from .config import JudgeConfig
+from .config import REWARD_MODEL_REPORT, JudgeConfig
 from .items import (
     STATUS_EMPTY,
     STATUS_INVALID,
@@ -121,9 +122,23 @@ class ParaS2SJudge:
             if cfg.reward_model is None and cfg.reward_adapter is None and self._audio_llm is not None:
                 self._reward = self._audio_llm
             else:
+                self._check_adapter_prompt(cfg.reward_adapter)
                 self._reward = AudioLLMBackend(cfg.reward_model or cfg.audio_llm, cfg, role="reward_model",
                                                adapter=cfg.reward_adapter)
         return self._reward
+
+    def _check_adapter_prompt(self, adapter: str | None) -> None:
+        """Refuse a distilled adapter trained on another reward prompt than this judge would give it (its report says
+        which): it would be scored on a prompt it never saw."""
+        path = os.path.join(adapter, REWARD_MODEL_REPORT) if adapter and os.path.isdir(adapter) else None
+        if not path or not os.path.isfile(path):
+            return
+        with open(path, encoding="utf-8") as f:
+            trained = (json.load(f).get("judge_config") or {}).get("reward_prompt_notes", False)
+        if bool(trained) != self.config.reward_prompt_notes:
+            raise ValueError(f"reward_adapter {adapter!r} was trained with reward_prompt_notes={bool(trained)} (its "
+                             f"{REWARD_MODEL_REPORT}); set JudgeConfig(reward_prompt_notes={bool(trained)}) to score "
+                             f"with the prompt it learnt.")
 
     def analyzer(self, dimension: str):
         if dimension not in self._analyzers and dimension in self.config.style_analyzers:

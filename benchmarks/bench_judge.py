@@ -1,7 +1,9 @@
-"""Judge speed and model-call counts, on random models of a stated size (CPU here; a GPU when one is at hand).
+"""Judge speed and model-call counts, on random models of a stated size (CPU here; a GPU when one is at hand), and
+the served judge's requests per pair against a local vLLM-like server.
 
     python benchmarks/bench_judge.py                          # hidden 128, 2 layers, 32 pairs
     python benchmarks/bench_judge.py --hidden 256 --layers 4 --pairs 64 --write-results
+    python benchmarks/bench_judge.py --modes served           # only the served stages (HTTP requests per pair)
 
 For each mode: pairs per second (best of 2 runs, after a warm-up at each batch size) at batch 1, 8 and 32 and for the one-pair-at-a-time loop (one `score()` call per
 pair, batch 1), and model calls and audio-encoder clips per pair, for distinct pairs and for a GRPO group (one query,
@@ -26,7 +28,8 @@ def main():
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--pairs", type=int, default=32)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--modes", nargs="+", default=["reward_model", "end2end", "multistage"])
+    parser.add_argument("--modes", nargs="+", default=["reward_model", "end2end", "multistage", "served"],
+                        help="judge modes on local random models; 'served': every mode through a local vLLM-like server")
     parser.add_argument("--write-results", action="store_true")
     args = parser.parse_args()
 
@@ -34,7 +37,7 @@ def main():
     import torch
 
     from parass2s_hf.judge import JudgeConfig, JudgeItem, ParaS2SJudge
-    from parass2s_hf.judge.backends import ASRBackend, AudioLLMBackend, TextLLMBackend
+    from parass2s_hf.models import ASRBackend, AudioLLMBackend, LoadSettings, TextLLMBackend
     from parass2s_hf.testing import build_tiny_audio_llm, build_tiny_text_llm, build_tiny_whisper
 
     device = f"CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "CPU"
@@ -42,7 +45,7 @@ def main():
     paths = {"asr": build_tiny_whisper(os.path.join(folder, "w"), d_model=args.hidden),
              "audio_llm": build_tiny_audio_llm(os.path.join(folder, "a"), hidden_size=args.hidden, num_layers=args.layers),
              "text_llm": build_tiny_text_llm(os.path.join(folder, "t"), hidden_size=args.hidden, num_layers=args.layers)}
-    n_params = sum(p.numel() for p in AudioLLMBackend(paths["audio_llm"], JudgeConfig()).model.parameters())
+    n_params = sum(p.numel() for p in AudioLLMBackend(paths["audio_llm"], LoadSettings()).model.parameters())
 
     rng = np.random.default_rng(0)
 
@@ -54,16 +57,18 @@ def main():
     group = [JudgeItem(query, clip(2.5), 16000, dimension="emotion", query_style="sad") for _ in range(8)]
 
     rows, calls = [], []
-    for mode in args.modes:
+    for mode in [m for m in args.modes if m != "served"]:
         cfg = JudgeConfig(mode=mode, asr_model=paths["asr"], audio_llm=paths["audio_llm"],
                           rubric_model=paths["text_llm"], rubric_max_new_tokens=16, tone_max_new_tokens=8,
                           asr_max_new_tokens=8, max_retries=0, device_map="cuda" if torch.cuda.is_available() else None)
-        backends = {"asr": ASRBackend(paths["asr"], cfg) if mode == "multistage" else None,
-                    "audio_llm": AudioLLMBackend(paths["audio_llm"], cfg) if mode != "reward_model" else None,
-                    "rubric": TextLLMBackend(paths["text_llm"], cfg) if mode == "multistage" else None,
-                    "reward": AudioLLMBackend(paths["audio_llm"], cfg) if mode == "reward_model" else None}
+        settings = cfg.load_settings()  # shared by the backends: the batch sizes below change it for all of them
+        backends = {"asr": ASRBackend(paths["asr"], settings, cfg.asr_max_new_tokens) if mode == "multistage" else None,
+                    "audio_llm": AudioLLMBackend(paths["audio_llm"], settings) if mode != "reward_model" else None,
+                    "rubric": TextLLMBackend(paths["text_llm"], settings) if mode == "multistage" else None,
+                    "reward": AudioLLMBackend(paths["audio_llm"], settings) if mode == "reward_model" else None}
 
-        def fresh(backends=backends, cfg=cfg):
+        def fresh(backends=backends, cfg=cfg, settings=settings):
+            settings.batch_size = cfg.batch_size
             for b in backends.values():
                 if b is not None:
                     b.stats.clear()
@@ -103,6 +108,7 @@ def main():
                                f"{'clips' if 'audio_clips' in v else 'prompts'}" for k, v in per.items())
             calls.append((mode, label, n, model_calls, clips / n, detail))
 
+    served = served_requests(args, pairs, group) if "served" in args.modes else []
     speed = ("| mode | run | pairs/s |\n|---|---|---|\n"
              + "\n".join(f"| {m} | {r} | {v:.2f} |" for m, r, v in rows))
     count = ("| mode | input | pairs | model calls (batch 8) | audio clips encoded per pair | per backend |\n"
@@ -111,6 +117,11 @@ def main():
     header = (f"Device: {device}. Random models: audio LLM Qwen2-Audio architecture, hidden {args.hidden}, "
               f"{args.layers} layers ({n_params / 1e6:.2f} M parameters); Whisper d_model {args.hidden}; text LLM Qwen2 "
               f"hidden {args.hidden}. {args.pairs} pairs of 2.0 s + 2.5 s clips.")
+    if served:
+        count += ("\n\nServed (every stage through a local vLLM-like server on 127.0.0.1, `tests/vllm_stub.py`; HTTP "
+                  "requests counted at the server, batch 8):\n\n| mode | input | pairs | requests | requests per pair | "
+                  "per route |\n|---|---|---|---|---|---|\n"
+                  + "\n".join(f"| {m} | {l} | {n} | {r} | {r / n:.2f} | {d} |" for m, l, n, r, d in served))
     print(header, speed, count, sep="\n\n")
     if args.write_results:
         import transformers
@@ -123,6 +134,28 @@ def main():
                  f"Command: `python benchmarks/bench_judge.py {' '.join(sys.argv[1:])}`\n\n{speed}\n\n{count}\n")
         with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"), "a", encoding="utf-8") as f:
             f.write(entry)
+
+
+def served_requests(args, pairs, group) -> list:
+    """Requests per pair of each judge mode served end to end, counted at a local vLLM-like server."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+    from vllm_stub import VLLMStub  # a test helper: the same server the served-judge tests run against
+
+    from parass2s_hf.judge import JudgeConfig, ParaS2SJudge
+
+    os.environ.setdefault("PARASS2S_BENCH_KEY", "EMPTY")
+    out = []
+    for mode in ("multistage", "end2end", "reward_model"):
+        for label, items in (("distinct pairs", pairs), ("GRPO group (1 query, 8 responses)", group)):
+            stub = VLLMStub(max_requests=10_000)
+            with stub.serve() as url:
+                cfg = JudgeConfig(mode=mode, asr_model="whisper", audio_llm="qwen2-audio", rubric_model="qwen2.5",
+                                  asr_api_base=url, audio_llm_api_base=url, rubric_api_base=url,
+                                  api_key_env="PARASS2S_BENCH_KEY", batch_size=8)
+                ParaS2SJudge(cfg).score(items)
+            routes = ", ".join(f"{path.rsplit('/v1/', 1)[-1]} {n}" for path, n in sorted(stub.requests.items()))
+            out.append((mode, label, len(items), sum(stub.requests.values()), routes))
+    return out
 
 
 if __name__ == "__main__":

@@ -279,7 +279,7 @@ def test_collator_builds_exactly_the_judges_reward_prompt(tiny):
     torch.testing.assert_close(batch["target_probs"], torch.tensor(np.stack([digit_target(4.25), digit_target(1.0)])))
     for row, pair in enumerate(pairs):
         conv = prompts.reward_conversation(dimension=pair["dimension"], requirement=pair["requirement"])
-        expected, _ = backend._inputs([conv], [[pair["query_audio"], pair["response_audio"]]])
+        expected, _ = backend.inputs([conv], [[pair["query_audio"], pair["response_audio"]]])
         n = int(batch["attention_mask"][row].sum())
         width = batch["input_ids"].shape[1]
         # left padding: the prompt's last token is every row's last position (the score is the next token)

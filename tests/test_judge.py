@@ -14,7 +14,7 @@ import soundfile as sf
 from conftest import tone
 
 from parass2s_hf.judge import JudgeConfig, JudgeItem, JudgeParseError, ParaS2SJudge
-from parass2s_hf.judge.backends import Generation, expected_from_logits
+from parass2s_hf.models import Generation, expected_from_logits
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -249,7 +249,7 @@ def test_openai_compatible_rubric_endpoint_keeps_the_key_secret(monkeypatch):
     monkeypatch.setenv("PARASS2S_TEST_KEY", "sk-very-secret")
     try:
         cfg = JudgeConfig(rubric_model="gpt-4.1", rubric_api_base=f"http://127.0.0.1:{server.server_port}/v1",
-                          rubric_api_key_env="PARASS2S_TEST_KEY")
+                          api_key_env="PARASS2S_TEST_KEY")
         judge = ParaS2SJudge(cfg, asr=ScriptedASR(), audio_llm=ScriptedAudioLLM())
         results = judge.score(items(2))
     finally:
@@ -265,10 +265,9 @@ def test_openai_compatible_rubric_endpoint_keeps_the_key_secret(monkeypatch):
 
 def test_missing_api_key_is_named(monkeypatch):
     monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
-    judge = ParaS2SJudge(JudgeConfig(rubric_api_base="http://127.0.0.1:9/v1", rubric_api_key_env="NO_SUCH_KEY_VAR"),
-                         asr=ScriptedASR(), audio_llm=ScriptedAudioLLM())
-    with pytest.raises(ValueError, match="environment variable NO_SUCH_KEY_VAR"):
-        judge.score(items(1))
+    with pytest.raises(ValueError, match="environment variable NO_SUCH_KEY_VAR"):  # when the judge is built
+        ParaS2SJudge(JudgeConfig(rubric_api_base="http://127.0.0.1:9/v1", api_key_env="NO_SUCH_KEY_VAR"),
+                     asr=ScriptedASR(), audio_llm=ScriptedAudioLLM())
 
 
 # ---- the evaluate metric, loaded both ways ----
@@ -324,13 +323,13 @@ def test_metric_bad_input(tmp_path):
 
 def test_safe_loading_defaults_and_packaged_metric_module():
     from parass2s_hf.judge import METRIC_PATH
-    from parass2s_hf.judge.backends import load_kwargs
+    from parass2s_hf.models import load_kwargs
 
-    kwargs = load_kwargs(JudgeConfig(), quantize=True)
+    kwargs = load_kwargs(JudgeConfig().load_settings(), quantize=True)
     assert kwargs["use_safetensors"] is True and kwargs["trust_remote_code"] is False
     assert "quantization_config" not in kwargs
-    assert load_kwargs(JudgeConfig(trust_remote_code=True), quantize=False)["trust_remote_code"] is True
-    q = load_kwargs(JudgeConfig(load_in_4bit=True), quantize=True, skip_modules=("audio_tower",))["quantization_config"]
+    assert load_kwargs(JudgeConfig(trust_remote_code=True).load_settings())["trust_remote_code"] is True
+    q = load_kwargs(JudgeConfig(load_in_4bit=True).load_settings(), quantize=True)["quantization_config"]
     assert q.load_in_4bit and q.bnb_4bit_quant_type == "nf4" and "audio_tower" in q.llm_int8_skip_modules
     # the module evaluate imports ships inside the package (so a non-editable install resolves the name)
     assert os.path.isfile(METRIC_PATH) and METRIC_PATH.endswith(os.path.join("parass2s_hf", "judge", "evaluate_module",
@@ -383,7 +382,7 @@ def test_style_analyzer_predicts_the_query_style(tmp_path):
 def test_batching_does_not_change_scores(tiny, monkeypatch):
     """Left padding of different-length prompts (clip lengths set the number of audio tokens) must not move scores.
     CPU forwards run one pair at a time, so the GPU batching is forced here."""
-    monkeypatch.setattr("parass2s_hf.judge.backends.CPU_AUDIO_BATCH", {"generate": 8, "forward": 8})
+    monkeypatch.setattr("parass2s_hf.models.local.CPU_AUDIO_BATCH", {"generate": 8, "forward": 8})
     judge = ParaS2SJudge(tiny_config(tiny, mode="reward_model", batch_size=3))
     batched = judge.score(items(3))
     assert judge.stats()["reward"]["calls"] == 1
@@ -396,9 +395,9 @@ def test_4bit_judge_keeps_the_audio_tower_unquantised(tiny):
     pytest.importorskip("bitsandbytes")
     import bitsandbytes as bnb
 
-    from parass2s_hf.judge.backends import AudioLLMBackend
+    from parass2s_hf.models import AudioLLMBackend
 
-    backend = AudioLLMBackend(tiny["audio_llm"], JudgeConfig(load_in_4bit=True))
+    backend = AudioLLMBackend(tiny["audio_llm"], JudgeConfig(load_in_4bit=True).load_settings())
     four_bit = [n for n, m in backend.model.named_modules() if isinstance(m, bnb.nn.Linear4bit)]
     assert four_bit and not [n for n in four_bit if "audio_tower" in n or "multi_modal_projector" in n]
 

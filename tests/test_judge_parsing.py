@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from parass2s_hf.judge import JudgeConfig, JudgeParseError, ParaS2SJudge
-from parass2s_hf.judge.backends import Generation, expected_from_logits
 from parass2s_hf.judge.parsing import parse_judgement, parse_style
+from parass2s_hf.models import Generation, expected_from_logits
 
 RUBRIC_JSON = '{"rationale": "gives 4 tips in a warm voice", "content_score": 4, "style_score": 2, "score": 3}'
 
@@ -143,9 +143,9 @@ def test_local_generation_records_each_digit_at_its_character_offset(tiny):
     """The tiny audio LLM answers in digits: every recorded offset holds its step's digit, and that digit is the
     greedy choice, so the offsets line up with the generation steps."""
     from parass2s_hf.judge import prompts
-    from parass2s_hf.judge.backends import AudioLLMBackend
+    from parass2s_hf.models import AudioLLMBackend, LoadSettings
 
-    backend = AudioLLMBackend(tiny["audio_llm"], JudgeConfig())
+    backend = AudioLLMBackend(tiny["audio_llm"], LoadSettings())
     [gen] = backend.generate([prompts.tone_conversation()], [[np.sin(np.arange(16000) / 9).astype(np.float32)]], 6)
     assert gen.digit_steps and len(gen.digit_steps) == sum(ch.isdigit() for ch in gen.text)
     for offset, logits in gen.digit_steps:

@@ -126,7 +126,7 @@ def test_saved_analyzer_labels_unlabelled_queries_in_the_judge(analyzers, polyto
     from parass2s_hf.analyzers import AnalyzerPredictor
     from parass2s_hf.audio import load_audio
     from parass2s_hf.judge import JudgeConfig, JudgeItem, ParaS2SJudge
-    from parass2s_hf.judge.backends import StyleAnalyzerBackend
+    from parass2s_hf.models import LoadSettings, style_analyzer
 
     _, out, _ = analyzers("gender")
     _, held_out = polytone("gender")
@@ -134,7 +134,7 @@ def test_saved_analyzer_labels_unlabelled_queries_in_the_judge(analyzers, polyto
     assert [r["style"] for r in rows] == ["male", "female"] and rows[0]["text"] == rows[1]["text"]
     clips = [load_audio(r["audio"]).array for r in rows]
 
-    backend = StyleAnalyzerBackend(out, "gender", JudgeConfig())
+    backend = style_analyzer(out, "gender", LoadSettings())
     assert backend.classify(clips) == AnalyzerPredictor(out)(clips)
 
     judge = ParaS2SJudge(JudgeConfig(style_analyzers={"gender": out}), asr=_ScriptedASR(), audio_llm=_ScriptedAudioLLM(),
@@ -160,7 +160,7 @@ class _ScriptedAudioLLM:
     model_id = "scripted-audio-llm"
 
     def generate(self, conversations, audios, max_new_tokens):
-        from parass2s_hf.judge.backends import Generation
+        from parass2s_hf.models import Generation
 
         return [Generation("a calm voice") for _ in conversations]
 
@@ -169,23 +169,22 @@ class _ScriptedRubric:
     model_id = "scripted-rubric"
 
     def generate(self, messages, max_new_tokens):
-        from parass2s_hf.judge.backends import Generation
+        from parass2s_hf.models import Generation
 
         return [Generation("Score: 4") for _ in messages]
 
 
 def test_judge_refuses_an_analyzer_whose_labels_are_not_the_dimension_styles(tmp_path):
-    from parass2s_hf.judge import JudgeConfig
-    from parass2s_hf.judge.backends import StyleAnalyzerBackend
+    from parass2s_hf.models import LoadSettings, style_analyzer
     from parass2s_hf.testing import build_tiny_audio_classifier
 
     wrong = build_tiny_audio_classifier(str(tmp_path / "wrong"), ["yes", "no"])
     with pytest.raises(ValueError, match=r"has labels \['no', 'yes'\], not the gender styles"):
-        StyleAnalyzerBackend(wrong, "gender", JudgeConfig())
+        style_analyzer(wrong, "gender", LoadSettings())
     age = build_tiny_audio_classifier(str(tmp_path / "age"), STYLES["age"])
     with pytest.raises(ValueError, match="not the gender styles"):
-        StyleAnalyzerBackend(age, "gender", JudgeConfig())
-    StyleAnalyzerBackend(age, "age", JudgeConfig())  # the right dimension loads
+        style_analyzer(age, "gender", LoadSettings())
+    style_analyzer(age, "age", LoadSettings())  # the right dimension loads
 
 
 # ---- the probe ----
@@ -378,8 +377,7 @@ def test_a_whisper_analyzer_classifies_in_the_judge(tmp_path):
     """Whisper's encoder needs its fixed 30-s window: the judge's analyzer must not pad a batch to its longest clip."""
     from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForAudioClassification
 
-    from parass2s_hf.judge import JudgeConfig
-    from parass2s_hf.judge.backends import StyleAnalyzerBackend
+    from parass2s_hf.models import LoadSettings, style_analyzer
 
     cfg = WhisperConfig(num_mel_bins=80, d_model=16, encoder_layers=1, encoder_attention_heads=2,
                         encoder_ffn_dim=32, decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=32,
@@ -387,6 +385,6 @@ def test_a_whisper_analyzer_classifies_in_the_judge(tmp_path):
     path = str(tmp_path / "whisper_analyzer")
     WhisperForAudioClassification(cfg).save_pretrained(path)
     WhisperFeatureExtractor(feature_size=80).save_pretrained(path)
-    backend = StyleAnalyzerBackend(path, "gender", JudgeConfig())
+    backend = style_analyzer(path, "gender", LoadSettings())
     clips = [np.zeros(16000, np.float32) + 0.01, np.zeros(40000, np.float32) + 0.01]
     assert set(backend.classify(clips)) <= {"male", "female"}

@@ -16,7 +16,7 @@ import soundfile as sf
 from conftest import tone
 from http_stub import completion, serve_http
 
-from parass2s_hf.judge.backends import Generation
+from parass2s_hf.models import Generation
 from parass2s_hf.s2s import S2SResponse, S2SSystem, build_system, system_fingerprint
 
 

@@ -286,7 +286,7 @@ def build_tiny_audio_classifier(path: str, labels, hidden_size: int = 32, conv_c
     PolyTone clips for gender or age, it reaches high held-out accuracy on a CPU in seconds (tests/test_polytone.py).
 
     Why not Whisper: its feature extractor and encoder work on a fixed window (30 s: 3000 mel frames), which makes a
-    step several times slower on a CPU, and the judge's `StyleAnalyzerBackend` pads a batch to its longest clip,
+    step several times slower on a CPU, and the judge's `models.AudioClassifierBackend` pads a batch to its longest clip,
     which a Whisper encoder refuses.
 
     From a shell (the tiny base of `examples/configs/polytone_cpu_smoke.yaml`):

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..judge.backends import skip_patterns
+from ..models import QUANTIZATION_SKIP_MODULES, quantization_config
 
 LANGUAGE_MODEL_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 """The attention and MLP projections of a Qwen2-style language model: the default LoRA targets."""
 
-QUANTIZATION_SKIP_MODULES = ("audio_tower", "multi_modal_projector", "lm_head")
-"""Modules kept out of 4-bit quantisation: the audio encoder and its projector (small, and sensitive to it) and the
-LM head. They reach `llm_int8_skip_modules` through `judge.backends.skip_patterns`, since transformers 5 matches skip
-entries from the start of a module's full name: a bare `"audio_tower"` misses `model.audio_tower.layers.0.fc1`."""
+# QUANTIZATION_SKIP_MODULES (from `models`): the audio encoder and its projector (small, and sensitive to quantisation)
+# and the LM head; they reach `llm_int8_skip_modules` through `models.skip_patterns`, since transformers 5 matches skip
+# entries from the start of a module's full name: a bare "audio_tower" misses `model.audio_tower.layers.0.fc1`.
 
 
 def language_model_lora_targets(target_modules: str | Sequence[str] | None = None) -> str:
@@ -52,39 +51,13 @@ def language_model_lora_targets(target_modules: str | Sequence[str] | None = Non
 def quantization_config_for_audio_llm(load_in_4bit: bool = True, load_in_8bit: bool = False,
                                       quant_type: str = "nf4", double_quant: bool = False,
                                       compute_dtype=None, quant_storage=None):
-    """`BitsAndBytesConfig` for QLoRA on an audio LLM: the language model in 4-bit (or 8-bit), the audio tower,
-    projector and LM head unquantised (`QUANTIZATION_SKIP_MODULES`).
-
-    Args:
-        load_in_4bit (`bool`, *optional*, defaults to `True`): 4-bit weights.
-        load_in_8bit (`bool`, *optional*, defaults to `False`): 8-bit weights instead.
-        quant_type (`str`, *optional*, defaults to `"nf4"`): `"nf4"` or `"fp4"`.
-        double_quant (`bool`, *optional*, defaults to `False`): quantise the quantisation constants too.
-        compute_dtype (`torch.dtype` or `str`, *optional*): dtype of the 4-bit matmuls; defaults to bfloat16 on a
-            GPU and float32 on a CPU.
-        quant_storage (`str`, *optional*): storage dtype of the packed weights (e.g. for FSDP).
+    """`BitsAndBytesConfig` for QLoRA on an audio LLM (what TRL's `model_init_kwargs["quantization_config"]` takes):
+    the language model in 4-bit (or 8-bit), the audio tower, projector and LM head unquantised. The project's one
+    builder, `models.quantization_config`; see it for the arguments.
 
     Returns:
         `transformers.BitsAndBytesConfig` or `None` when neither 4-bit nor 8-bit is asked for.
     """
-    if not (load_in_4bit or load_in_8bit):
-        return None
-    if load_in_4bit and load_in_8bit:
-        raise ValueError("load_in_4bit and load_in_8bit are both set; choose one.")
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError as e:
-        raise ImportError("Quantised training needs bitsandbytes: pip install 'parass2s_hf[train]'") from e
-    import torch
-    from transformers import BitsAndBytesConfig
-
-    if compute_dtype in (None, "auto"):
-        compute_dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    elif isinstance(compute_dtype, str):
-        compute_dtype = getattr(torch, compute_dtype)
-    skip = skip_patterns(QUANTIZATION_SKIP_MODULES)
-    if load_in_8bit:
-        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant_type,
-                              bnb_4bit_use_double_quant=double_quant, bnb_4bit_compute_dtype=compute_dtype,
-                              bnb_4bit_quant_storage=quant_storage, llm_int8_skip_modules=skip)
+    return quantization_config(load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, quant_type=quant_type,
+                               double_quant=double_quant, compute_dtype=compute_dtype, quant_storage=quant_storage,
+                               skip_modules=QUANTIZATION_SKIP_MODULES)

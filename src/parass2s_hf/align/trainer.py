@@ -40,11 +40,10 @@ from trl import GRPOTrainer
 
 from ..audio import load_audio
 from ..constants import SAMPLING_RATE
-from ..judge.backends import skip_patterns
+from ..models import QUANTIZATION_SKIP_MODULES, skip_patterns
 from .config import ParaS2SGRPOConfig
 from .data import to_policy_rows
 from .prompts import policy_prompt
-from .qlora import QUANTIZATION_SKIP_MODULES
 from .reward import ParaS2SReward, prompt_key
 
 logger = logging.getLogger(__name__)

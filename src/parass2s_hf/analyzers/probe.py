@@ -36,14 +36,13 @@ import numpy as np
 
 from ..audio import load_audio
 from ..constants import SAMPLING_RATE, STYLE_TO_DIMENSION, STYLES
-from ..judge.backends import extractor_kwargs
 from .train import crop_audio
 
 
 class AnalyzerPredictor:
     """A saved audio classifier as a function `list of 16 kHz arrays -> list of labels`.
 
-    It feeds the feature extractor as `StyleAnalyzerBackend` (the judge) does, on whole clips unless `max_seconds`
+    It is the judge's own backend (`models.AudioClassifierBackend`), on whole clips unless `max_seconds`
     crops them (to their start), so the probe measures what the judge will hear.
 
     Args:
@@ -56,29 +55,19 @@ class AnalyzerPredictor:
     def __init__(self, model_path: str, batch_size: int = 16, max_seconds: float | None = None,
                  device: str | None = None):
         import torch
-        from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+        from ..models import AudioClassifierBackend, LoadSettings
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.model = AutoModelForAudioClassification.from_pretrained(model_path).to(self.device).eval()
-        self.extractor = AutoFeatureExtractor.from_pretrained(model_path)
+        self.backend = AudioClassifierBackend(model_path, LoadSettings(device_map=self.device, batch_size=batch_size))
+        self.model, self.extractor = self.backend.model, self.backend.extractor
         self.labels = [str(self.model.config.id2label[i]).lower() for i in range(self.model.config.num_labels)]
         self.model_path, self.batch_size, self.max_seconds = model_path, batch_size, max_seconds
-        self.kwargs = extractor_kwargs(self.extractor)
 
     def __call__(self, arrays: Sequence[np.ndarray]) -> list[str]:
-        import torch
-
         if self.max_seconds:
             arrays = [crop_audio(a, int(self.max_seconds * SAMPLING_RATE)) for a in arrays]
-        out = []
-        for start in range(0, len(arrays), self.batch_size):
-            inputs = self.extractor(list(arrays[start:start + self.batch_size]), sampling_rate=SAMPLING_RATE,
-                                    return_tensors="pt", **self.kwargs)
-            inputs = {k: v.to(self.device) for k, v in inputs.items()}
-            with torch.inference_mode():
-                ids = self.model(**inputs).logits.argmax(-1).tolist()
-            out += [self.labels[i] for i in ids]
-        return out
+        return self.backend.classify(list(arrays))
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Any checkpoint `AutoModelForAudioClassification` loads works as the base: a speech encoder (wav2vec2, HuBERT, WavLM,
 a Whisper encoder through `WhisperForAudioClassification`, AST) gets a new classification head whose labels are
 `STYLES[dimension]`, in that order, so that the saved folder plugs into the judge's perception stage
-(`JudgeConfig(style_analyzers={dimension: output_dir})`, read by `StyleAnalyzerBackend`).
+(`JudgeConfig(style_analyzers={dimension: output_dir})`, read by `models.style_analyzer`).
 
 ```python
 >>> from parass2s_hf.analyzers import PolyToneConfig, polytone_training_arguments, train_analyzer
@@ -22,7 +22,7 @@ import numpy as np
 
 from ..audio import load_audio
 from ..constants import SAMPLING_RATE
-from ..judge.backends import extractor_kwargs
+from ..models import extractor_kwargs
 from .data import check_dimension, check_labels
 
 logger = logging.getLogger(__name__)
@@ -184,18 +184,15 @@ def freeze_encoder(model) -> int:
 def load_base(config: PolyToneConfig):
     """The base checkpoint as an audio classifier over `config.labels` (a new head when the labels differ), and its
     feature extractor."""
-    from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
+    from ..models import audio_classifier_for_training
 
     labels = config.labels
-    base_labels = [str(v).lower() for v in AutoConfig.from_pretrained(config.model_name_or_path).id2label.values()]
+    model, extractor, base_labels = audio_classifier_for_training(config.model_name_or_path, labels,
+                                                                  config.ignore_mismatched_sizes)
     if len(base_labels) == len(labels) and base_labels != list(labels) \
             and not all(b.startswith("label_") for b in base_labels):
         logger.warning("%s has a head over %s; it is kept as the starting point of a head over %s (same size), "
                        "with the new labels in that order", config.model_name_or_path, base_labels, list(labels))
-    model = AutoModelForAudioClassification.from_pretrained(
-        config.model_name_or_path, num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={s: i for i, s in enumerate(labels)}, ignore_mismatched_sizes=config.ignore_mismatched_sizes)
-    extractor = AutoFeatureExtractor.from_pretrained(config.model_name_or_path)
     return model, extractor
 
 

@@ -47,15 +47,6 @@ def _seed_for(seed: int, call: int, conversation: Sequence[dict]) -> int:
     return int.from_bytes(digest[:4], "big") >> 1
 
 
-class _BackendSettings:
-    """The `JudgeConfig` attributes `judge.backends.TextLLMBackend` reads."""
-
-    def __init__(self, batch_size: int, torch_dtype: str = "auto", device_map: str | None = None,
-                 trust_remote_code: bool = False, load_in_4bit: bool = False):
-        self.batch_size, self.torch_dtype, self.device_map = batch_size, torch_dtype, device_map
-        self.trust_remote_code, self.load_in_4bit = trust_remote_code, load_in_4bit
-
-
 class LocalChatLLM:
     """A transformers chat model (Hub id or folder), batched; samples at `temperature` (greedy at 0), seeded.
 
@@ -75,14 +66,15 @@ class LocalChatLLM:
     def __init__(self, model: str, temperature: float = 0.7, seed: int = 0, batch_size: int = 8,
                  torch_dtype: str = "auto", device_map: str | None = None, trust_remote_code: bool = False,
                  load_in_4bit: bool = False):
-        from ..judge.backends import TextLLMBackend
+        from ..models import LoadSettings, TextLLMBackend
 
         self.name, self.temperature, self.seed, self.batch_size = model, float(temperature), seed, batch_size
-        settings = _BackendSettings(batch_size, torch_dtype, device_map, trust_remote_code, load_in_4bit)
+        settings = LoadSettings(torch_dtype=torch_dtype, device_map=device_map, load_in_4bit=load_in_4bit,
+                                trust_remote_code=trust_remote_code, batch_size=batch_size)
         if os.path.isdir(model) and not os.path.isfile(os.path.join(model, "config.json")):
             raise ValueError(f"--llm {model!r} is a folder but not a transformers model (no config.json in it).")
         try:
-            self.backend = TextLLMBackend(model, settings)
+            self.backend = TextLLMBackend(model, settings, role="--llm")
         except OSError as e:
             raise ValueError(
                 f"--llm {model!r}: no such local model folder, and not a model id the Hub (or its offline cache) "
@@ -127,7 +119,7 @@ class EndpointChatLLM:
     def __init__(self, model: str, api_base: str | None = None, api_key_env: str = "OPENAI_API_KEY",
                  temperature: float = 0.7, max_retries: int = 3, seed: int = 0, batch_size: int = 8,
                  timeout: float = 120.0):
-        from ..s2s.openai_audio import openai_client
+        from ..models import openai_client
 
         self.name, self.api_base, self.temperature = model, api_base, float(temperature)
         self.seed, self.batch_size = seed, batch_size

@@ -239,34 +239,27 @@ def run_verify(work: WorkDir, config: VerifyConfig, asr=None, analyzers: dict | 
     return work.record_summary(summary)
 
 
-def _backend_settings(config: VerifyConfig):
-    from ..s2s.cascade import _BackendSettings
+def _settings(config: VerifyConfig):
+    from ..models import LoadSettings
 
-    return _BackendSettings(torch_dtype=config.torch_dtype, device_map=config.device_map,
-                            batch_size=config.batch_size, asr_max_new_tokens=config.asr_max_new_tokens)
+    return LoadSettings(torch_dtype=config.torch_dtype, device_map=config.device_map, batch_size=config.batch_size)
 
 
 def _load_asr(config: VerifyConfig):
-    from ..judge.backends import ASRBackend
+    from ..models import ASRBackend
 
-    settings = _backend_settings(config)
-    try:
-        asr = ASRBackend(config.asr, settings)
+    try:  # the budget is capped at what the decoder's positions allow
+        return ASRBackend(config.asr, _settings(config), max_new_tokens=config.asr_max_new_tokens)
     except OSError as e:
         raise ValueError(f"Cannot load the ASR model {config.asr!r} (a Hub id or a local folder; offline, only "
                          f"models already in the cache load): {e}") from e
-    # Whisper refuses a budget that, with its start tokens (up to 4), exceeds its decoder's positions
-    positions = getattr(asr.model.config, "max_target_positions", None)
-    if positions:
-        settings.asr_max_new_tokens = max(1, min(config.asr_max_new_tokens, positions - 5))
-    return asr
 
 
 def _load_analyzer(config: VerifyConfig, dimension: str):
-    from ..judge.backends import StyleAnalyzerBackend
+    from ..models import style_analyzer
 
     try:
-        return StyleAnalyzerBackend(config.analyzers[dimension], dimension, _backend_settings(config))
+        return style_analyzer(config.analyzers[dimension], dimension, _settings(config))
     except OSError as e:
         raise ValueError(f"Cannot load the {dimension} style analyzer {config.analyzers[dimension]!r}: {e}") from e
 

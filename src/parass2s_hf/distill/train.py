@@ -2,9 +2,9 @@
 predicts the score as one token (paper Part 3).
 
 The prompt is exactly the judge's `reward_model` prompt (`judge.prompts.reward_conversation` with the generation
-prompt, both clips given to the processor as `AudioLLMBackend._inputs` does), and the target is the next token only:
+prompt, both clips given to the processor as `AudioLLMBackend.inputs` does), and the target is the next token only:
 the logits at the last prompt position, restricted to the tokens "1".."5". The judge reads the same five logits as
-the expected score (`judge.backends.expected_from_logits`), so what is trained is what is used.
+the expected score (`models.expected_from_logits`), so what is trained is what is used.
 
 The loss (`target="soft"`, the default) is the cross-entropy between the model's next-token probabilities of those five
 digits (under the whole vocabulary's softmax) and a distribution centred on the teacher's score: linear interpolation
@@ -48,7 +48,7 @@ from ..audio import AudioError, load_audio
 from ..constants import SAMPLING_RATE, SCORE_MAX, SCORE_MIN
 from ..judge import prompts
 from ..judge.config import REWARD_MODEL_REPORT
-from ..judge.backends import _collate, _digit_ids, expected_from_logits, pad_short
+from ..models import audio_llm_for_training, collate, digit_token_ids, expected_from_logits, pad_short
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class RewardDistillConfig:
             small). A model whose projector was never trained to speak to its language model (a randomly initialised
             tiny test model, or an audio encoder newly bolted on) needs it.
         load_in_4bit (`bool`, *optional*, defaults to `False`): QLoRA: the language model in 4-bit NF4, the audio
-            tower, projector and LM head unquantised (`align.qlora.quantization_config_for_audio_llm`).
+            tower, projector and LM head unquantised (`models.quantization_config`).
         dtype (`str`, *optional*, defaults to `"auto"`): dtype the base loads in (`"auto"`, `"bfloat16"`, `"float32"`).
         max_seconds (`float`, *optional*, defaults to `30.0`): longest accepted clip (Qwen2-Audio hears 30 s).
         eval_untrained (`bool`, *optional*, defaults to `True`): also score the held-out pairs with the untrained
@@ -188,8 +188,8 @@ class RewardModelCollator:
 
     Per pair, the conversation is `prompts.reward_conversation(dimension=..., requirement=...)`, rendered with
     `add_generation_prompt=True`, and the processor gets it with `[query, response]`: the same call as
-    `AudioLLMBackend._inputs`, so the audio placeholders expand the same way. Pairs are processed one by one (the
-    Whisper feature extractor is slower per clip on a batch) and left-padded (`judge.backends._collate`), so the last
+    `AudioLLMBackend.inputs`, so the audio placeholders expand the same way. Pairs are processed one by one (the
+    Whisper feature extractor is slower per clip on a batch) and left-padded (`models.collate`), so the last
     position of every row is its prompt's last token: the position whose next-token logits are the score.
 
     Args:
@@ -220,7 +220,7 @@ class RewardModelCollator:
             raise ValueError(f"target must be one of {list(TARGETS)}, got {target!r}.")
         self.processor, self.tokenizer, self.target = processor, tokenizer, target
         self.max_seconds = max_seconds
-        self.digit_ids = _digit_ids(tokenizer, getattr(tokenizer, "name_or_path", "the reward model"))
+        self.digit_ids = digit_token_ids(tokenizer, getattr(tokenizer, "name_or_path", "the reward model"))
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         if self.pad_token_id is None:
             raise ValueError("The processor's tokenizer has neither a pad token nor an eos token to pad with.")
@@ -264,7 +264,7 @@ class RewardModelCollator:
     def __call__(self, pairs: Sequence[Mapping]) -> dict:
         if not pairs:
             raise ValueError("RewardModelCollator got an empty batch.")
-        batch = _collate([self.encode(p) for p in pairs], self.pad_token_id)
+        batch = collate([self.encode(p) for p in pairs], self.pad_token_id)
         scores = []
         for p in pairs:
             if p.get("teacher_score") is None:
@@ -341,7 +341,7 @@ class RewardModelTrainer(Trainer):
 
 
 def expected_scores(digit_logits) -> list[float]:
-    """Expected score per row of (n, 5) digit logits (`judge.backends.expected_from_logits`); further columns (the
+    """Expected score per row of (n, 5) digit logits (`models.expected_from_logits`); further columns (the
     trainer's predictions carry the log digit mass as a sixth) are ignored."""
     return [expected_from_logits(row[:5]) for row in np.asarray(digit_logits, dtype=np.float64)]
 
@@ -368,22 +368,8 @@ def load_reward_base(model_name_or_path: str, config: RewardDistillConfig, trust
     """The audio LLM to distil into, and its processor: full precision, or the language model in 4-bit NF4 with the
     audio tower, projector and LM head unquantised (`config.load_in_4bit`; the whole model on GPU `device_index`,
     the process's own GPU in data-parallel training)."""
-    from transformers import AutoModelForMultimodalLM, AutoProcessor
-
-    from ..align.qlora import quantization_config_for_audio_llm
-    from ..judge.backends import _torch_dtype
-
-    kwargs = {"dtype": _torch_dtype(config.dtype), "trust_remote_code": trust_remote_code}
-    quantization = quantization_config_for_audio_llm(load_in_4bit=config.load_in_4bit)
-    if quantization is not None:
-        kwargs["quantization_config"] = quantization
-        kwargs["device_map"] = {"": device_index} if torch.cuda.is_available() else "cpu"
-    model = AutoModelForMultimodalLM.from_pretrained(model_name_or_path, **kwargs)
-    processor = AutoProcessor.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
-    if getattr(processor, "feature_extractor", None) is None:
-        raise ValueError(f"{model_name_or_path!r} has no audio feature extractor: the reward model must be an audio "
-                         f"LLM (e.g. Qwen/Qwen2-Audio-7B-Instruct) that hears both clips.")
-    return model, processor
+    return audio_llm_for_training(model_name_or_path, config.dtype, config.load_in_4bit, trust_remote_code,
+                                  device_index)
 
 
 def reward_lora_config(config: RewardDistillConfig, model=None):

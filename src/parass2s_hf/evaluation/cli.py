@@ -58,8 +58,8 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     try:
         system_args, config, judge_args = parse_args(argv)
         run_evaluation(system_args, config, judge_args)
-    except ValueError as e:  # bad input: one clear line, not a traceback
-        print(f"parass2s evaluate: error: {e}", file=sys.stderr)
+    except (ValueError, ImportError, ConnectionError) as e:  # bad input, a missing extra, a server that is down:
+        print(f"parass2s evaluate: error: {e}", file=sys.stderr)  # one clear line, not a traceback
         return 2
     with open(os.path.join(config.output_dir, "report.md"), encoding="utf-8") as f:
         print(f.read())

@@ -31,9 +31,23 @@ class JudgeConfig:
             description, the query style when no label or analyzer is given, and the `end2end` mode.
         rubric_model (`str`, *optional*, defaults to `"Qwen/Qwen2.5-7B-Instruct"`): text LLM that applies the rubric;
             with `rubric_api_base`, the model name sent to that endpoint (e.g. `"gpt-4.1"`).
-        rubric_api_base (`str`, *optional*): an OpenAI-compatible endpoint (OpenAI, vLLM, TGI) for the rubric stage.
-        rubric_api_key_env (`str`, *optional*, defaults to `"OPENAI_API_KEY"`): the environment variable holding the
-            endpoint's key. The key itself is never stored, logged or written to results.
+        rubric_api_base (`str`, *optional*): an OpenAI-compatible endpoint (OpenAI, vLLM, TGI) for the rubric stage;
+            `rubric_model` is then the model name sent to it.
+        asr_api_base (`str`, *optional*): an endpoint serving `asr_model` at `/audio/transcriptions` (e.g.
+            `vllm serve openai/whisper-large-v3`).
+        audio_llm_api_base (`str`, *optional*): an endpoint serving `audio_llm` through chat completions with
+            `input_audio` parts (e.g. `vllm serve Qwen/Qwen2-Audio-7B-Instruct`, or GPT-4o audio: the paper's
+            end-to-end baseline B1). Tone, query style and `end2end` then run there; so does `reward_model` unless
+            `reward_model` or `reward_adapter` names a local model.
+        reward_api_base (`str`, *optional*): an endpoint serving `reward_model` (a merged distilled reward model under
+            vLLM); it must return `top_logprobs`.
+        api_key_env (`str`, *optional*, defaults to `"OPENAI_API_KEY"`): the environment variable holding the
+            endpoints' key. The key itself is never stored, logged or written to results.
+        api_max_retries (`int`, *optional*, defaults to `3`): retries of a request that failed with a connection
+            error, a timeout, 408/409/429 or 5xx, with exponential backoff (the `openai` client's); a request that
+            still fails makes that pair's score missing, with the error; a server that cannot be reached stops the
+            run with one line naming it.
+        api_timeout (`float`, *optional*, defaults to `120.0`): seconds per request.
         reward_model (`str`, *optional*): checkpoint of the `reward_model` mode (defaults to `audio_llm`).
         reward_adapter (`str`, *optional*): a LoRA adapter (PEFT) loaded on top of `reward_model`.
         style_analyzers (`dict[str, str]`, *optional*): per dimension, an audio classifier (Hub id or path) whose
@@ -45,8 +59,12 @@ class JudgeConfig:
         trust_remote_code (`bool`, *optional*, defaults to `False`): allow checkpoint code; off unless you ask.
         batch_size (`int`, *optional*, defaults to `8`): clips or prompts per model call.
         rubric_max_new_tokens (`int`, *optional*, defaults to `256`): generation budget of the rubric and `end2end`.
-        tone_max_new_tokens (`int`, *optional*, defaults to `64`): budget of a tone description.
+        tone_max_new_tokens (`int`, *optional*, defaults to `64`): budget of a tone description. A reasoning tone
+            model such as Audio-Reasoner (the paper's) thinks before its `<RESPONSE>...</RESPONSE>` answer: give it
+            room (e.g. 1024); only the answer reaches the rubric.
         asr_max_new_tokens (`int`, *optional*, defaults to `128`): budget of a transcript.
+        style_max_new_tokens (`int`, *optional*, defaults to `8`): budget of the audio LLM's choice of the query's
+            style (one word; a reasoning model needs room to think first).
         max_retries (`int`, *optional*, defaults to `1`): retries, with a stricter instruction, of an answer that holds
             no score; after them the score is missing, with its reason.
         strict (`bool`, *optional*, defaults to `False`): raise `JudgeParseError` instead of reporting a missing score.
@@ -74,7 +92,12 @@ class JudgeConfig:
     audio_llm: str = field(default="Qwen/Qwen2-Audio-7B-Instruct", metadata={"help": "audio LLM checkpoint"})
     rubric_model: str = field(default="Qwen/Qwen2.5-7B-Instruct", metadata={"help": "rubric LLM (or API model name)"})
     rubric_api_base: str | None = field(default=None, metadata={"help": "OpenAI-compatible endpoint for the rubric"})
-    rubric_api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "env var holding the API key"})
+    asr_api_base: str | None = field(default=None, metadata={"help": "endpoint serving asr_model (transcriptions)"})
+    audio_llm_api_base: str | None = field(default=None, metadata={"help": "endpoint serving audio_llm (audio chat)"})
+    reward_api_base: str | None = field(default=None, metadata={"help": "endpoint serving reward_model (logprobs)"})
+    api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "env var holding the endpoints' key"})
+    api_max_retries: int = field(default=3, metadata={"help": "retries of a failed request (backoff)"})
+    api_timeout: float = field(default=120.0, metadata={"help": "seconds per request to an endpoint"})
     reward_model: str | None = field(default=None, metadata={"help": "reward_model mode checkpoint"})
     reward_adapter: str | None = field(default=None, metadata={"help": "LoRA adapter for the reward model"})
     style_analyzers: dict = field(default_factory=dict, metadata={"help": "dimension -> audio classifier"})
@@ -86,6 +109,7 @@ class JudgeConfig:
     rubric_max_new_tokens: int = field(default=256, metadata={"help": "rubric / end2end generation budget"})
     tone_max_new_tokens: int = field(default=64, metadata={"help": "tone description budget"})
     asr_max_new_tokens: int = field(default=128, metadata={"help": "transcript budget"})
+    style_max_new_tokens: int = field(default=8, metadata={"help": "query-style answer budget (more for reasoners)"})
     max_retries: int = field(default=1, metadata={"help": "stricter retries of an answer without a score"})
     strict: bool = field(default=False, metadata={"help": "raise JudgeParseError instead of a missing score"})
     cache_dir: str | None = field(default=None, metadata={"help": "on-disk perception cache"})
@@ -107,9 +131,13 @@ class JudgeConfig:
         unknown = [d for d in self.style_analyzers if d not in DIMENSIONS]
         if unknown:
             raise ValueError(f"style_analyzers has unknown dimension(s) {unknown}; expected some of {list(DIMENSIONS)}.")
-        for name in ("batch_size", "rubric_max_new_tokens", "tone_max_new_tokens", "asr_max_new_tokens"):
+        for name in ("batch_size", "rubric_max_new_tokens", "tone_max_new_tokens", "asr_max_new_tokens",
+                     "style_max_new_tokens"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}.")
+        if self.api_max_retries < 0 or self.api_timeout <= 0:
+            raise ValueError(f"api_max_retries must be 0 or more and api_timeout positive, got {self.api_max_retries!r} "
+                             f"and {self.api_timeout!r}.")
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be 0 or more, got {self.max_retries!r}.")
         if self.query_labels not in QUERY_LABELS:
@@ -118,17 +146,35 @@ class JudgeConfig:
             raise ValueError(f"min_digit_mass is a probability, from 0 to 1; got {self.min_digit_mass!r}.")
         if self.min_response_seconds < 0:
             raise ValueError(f"min_response_seconds must be 0 or more, got {self.min_response_seconds!r}.")
+        if self.reward_adapter and self.reward_api_base:
+            raise ValueError("reward_adapter loads a LoRA adapter locally; a served reward model (reward_api_base) "
+                             "must be merged first (examples/train_reward_model.py --merge_output_dir).")
         if self.max_seconds <= 0:
             raise ValueError(f"max_seconds must be positive, got {self.max_seconds!r}.")
 
     # Settings that do not change a score: how fast, where, and how failures are reported.
-    _NOT_IN_FINGERPRINT = ("batch_size", "cache_dir", "device_map", "strict", "rubric_api_key_env")
+    _NOT_IN_FINGERPRINT = ("batch_size", "cache_dir", "device_map", "strict", "api_key_env", "api_max_retries",
+                           "api_timeout")
 
     def fingerprint(self) -> str:
         """A stable hash of everything that changes scores (models, mode, prompts, budgets), for cache keys."""
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self._NOT_IN_FINGERPRINT}
         fields["prompt_version"] = PROMPT_VERSION
         return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    @property
+    def api_bases(self) -> dict:
+        """The served stages: role -> endpoint."""
+        bases = {"asr": self.asr_api_base, "audio_llm": self.audio_llm_api_base, "rubric_model": self.rubric_api_base,
+                 "reward_model": self.reward_api_base}
+        return {role: url for role, url in bases.items() if url}
+
+    def load_settings(self):
+        """How the judge's local models load (`models.LoadSettings`)."""
+        from ..models import LoadSettings
+
+        return LoadSettings(torch_dtype=self.torch_dtype, device_map=self.device_map, load_in_4bit=self.load_in_4bit,
+                            trust_remote_code=self.trust_remote_code, batch_size=self.batch_size)
 
     def to_dict(self) -> dict:
         """The settings, safe to write to a manifest (holds the key's variable name, never the key)."""

@@ -60,7 +60,7 @@ class ParaS2SJudge:
     Args:
         config (`JudgeConfig`, *optional*): settings; the defaults are the multi-stage judge with Hub checkpoints.
         asr, audio_llm, rubric, reward (*optional*): ready backends to use instead of loading them from `config`
-            (objects with the methods of `backends.ASRBackend`, `AudioLLMBackend`, `TextLLMBackend`): how tests inject
+            (objects with the methods of `models.ASRBackend`, `AudioLLMBackend`, `TextLLMBackend`): how tests inject
             tiny or scripted models, and how one loaded model is shared between judges.
         style_analyzers (`dict`, *optional*): ready style analyzers per dimension.
 
@@ -71,6 +71,7 @@ class ParaS2SJudge:
                  style_analyzers: Mapping | None = None):
         self.config = config or JudgeConfig()
         self._asr, self._audio_llm, self._rubric, self._reward = asr, audio_llm, rubric, reward
+        self._check_served(given={"asr": asr, "audio_llm": audio_llm, "rubric_model": rubric, "reward_model": reward})
         self._analyzers = dict(style_analyzers or {})
         self.cache = PerceptionCache(self.config.cache_dir)
         self.counts = Counter()
@@ -87,45 +88,72 @@ class ParaS2SJudge:
             self.timings[stage] += time.perf_counter() - start
 
     # ---- backends, loaded on first use ----
+    def _served(self, kind: str, url: str, model: str, role: str):
+        from .. import models
+
+        cls = {"asr": models.ServedASR, "audio": models.ServedAudioLLM, "text": models.ServedTextLLM}[kind]
+        extra = {} if kind == "asr" else {"role": role}
+        return cls(url, model, self.config.load_settings(), api_key_env=self.config.api_key_env,
+                   max_retries=self.config.api_max_retries, timeout=self.config.api_timeout, **extra)
+
     @property
     def asr(self):
         if self._asr is None:
-            from .backends import ASRBackend
+            from ..models import ASRBackend
 
-            self._asr = ASRBackend(self.config.asr_model, self.config)
+            cfg = self.config
+            self._asr = (self._served("asr", cfg.asr_api_base, cfg.asr_model, "asr") if cfg.asr_api_base else
+                         ASRBackend(cfg.asr_model, cfg.load_settings(), max_new_tokens=cfg.asr_max_new_tokens))
         return self._asr
 
     @property
     def audio_llm(self):
         if self._audio_llm is None:
-            from .backends import AudioLLMBackend
+            from ..models import AudioLLMBackend
 
-            self._audio_llm = AudioLLMBackend(self.config.audio_llm, self.config)
+            cfg = self.config
+            self._audio_llm = (self._served("audio", cfg.audio_llm_api_base, cfg.audio_llm, "audio_llm")
+                               if cfg.audio_llm_api_base else AudioLLMBackend(cfg.audio_llm, cfg.load_settings()))
         return self._audio_llm
 
     @property
     def rubric(self):
         if self._rubric is None:
-            from .backends import OpenAIChatBackend, TextLLMBackend
+            from ..models import TextLLMBackend
 
             cfg = self.config
-            self._rubric = (OpenAIChatBackend(cfg.rubric_api_base, cfg.rubric_model, cfg) if cfg.rubric_api_base
-                            else TextLLMBackend(cfg.rubric_model, cfg))
+            self._rubric = (self._served("text", cfg.rubric_api_base, cfg.rubric_model, "rubric_model")
+                            if cfg.rubric_api_base else TextLLMBackend(cfg.rubric_model, cfg.load_settings()))
         return self._rubric
 
     @property
     def reward(self):
         if self._reward is None:
-            from .backends import AudioLLMBackend
+            from ..models import AudioLLMBackend
 
             cfg = self.config
-            if cfg.reward_model is None and cfg.reward_adapter is None and self._audio_llm is not None:
-                self._reward = self._audio_llm
+            if cfg.reward_api_base:
+                self._reward = self._served("audio", cfg.reward_api_base, cfg.reward_model or cfg.audio_llm,
+                                            "reward_model")
+            elif cfg.reward_model is None and cfg.reward_adapter is None and (self._audio_llm is not None
+                                                                               or cfg.audio_llm_api_base):
+                self._reward = self.audio_llm  # the audio LLM itself, local or served, is the reward model
             else:
                 self._check_adapter_prompt(cfg.reward_adapter)
-                self._reward = AudioLLMBackend(cfg.reward_model or cfg.audio_llm, cfg, role="reward_model",
-                                               adapter=cfg.reward_adapter)
+                self._reward = AudioLLMBackend(cfg.reward_model or cfg.audio_llm, cfg.load_settings(),
+                                               role="reward_model", adapter=cfg.reward_adapter)
         return self._reward
+
+    def _check_served(self, given: dict) -> None:
+        """A served stage needs the openai client and a key: say so now, before any clip is perceived."""
+        from ..models import check_client, require_key
+
+        served = {role: url for role, url in self.config.api_bases.items() if given.get(role) is None}
+        if not served:
+            return
+        purpose = "The judge's served " + ", ".join(f"{role} ({url})" for role, url in served.items())
+        check_client(purpose)
+        require_key(self.config.api_key_env, purpose)
 
     def _check_adapter_prompt(self, adapter: str | None) -> None:
         """Refuse a distilled adapter trained on another reward prompt than this judge would give it (its report says
@@ -142,10 +170,10 @@ class ParaS2SJudge:
 
     def analyzer(self, dimension: str):
         if dimension not in self._analyzers and dimension in self.config.style_analyzers:
-            from .backends import StyleAnalyzerBackend
+            from ..models import style_analyzer
 
-            self._analyzers[dimension] = StyleAnalyzerBackend(self.config.style_analyzers[dimension], dimension,
-                                                              self.config)
+            self._analyzers[dimension] = style_analyzer(self.config.style_analyzers[dimension], dimension,
+                                                        self.config.load_settings())
         return self._analyzers.get(dimension)
 
     def stats(self) -> dict:
@@ -220,19 +248,23 @@ class ParaS2SJudge:
         return item
 
     def _parse_with_retries(self, first: list, retry) -> list[JudgeResult]:
-        """Parse each generation; re-ask the failures with the stricter prompt (`retry(indices)`) up to
-        `max_retries` times; what still holds no score is missing (or raises in strict mode)."""
-        gens = list(first)
+        """Parse each generation (a reasoning model's final answer only); re-ask the failures with the stricter prompt
+        (`retry(indices)`) up to `max_retries` times; what still holds no score is missing (or raises in strict mode).
+        A request that failed at its endpoint is missing at once, with the endpoint's error: asking again with a
+        stricter prompt would not help, and the client has retried it already."""
+        gens = [g.final() for g in first]
         parsed: list = [None] * len(gens)
         errors = [""] * len(gens)
-        todo = list(range(len(gens)))
+        todo = [i for i, g in enumerate(gens) if not g.error]
         for attempt in range(self.config.max_retries + 1):
             if attempt:
                 self.counts["retries"] += len(todo)
                 for i, gen in zip(todo, retry(todo)):
-                    gens[i] = gen
+                    gens[i] = gen.final()
             still = []
             for i in todo:
+                if gens[i].error:
+                    continue
                 try:
                     parsed[i] = parse_judgement(gens[i].text)
                 except JudgeParseError as e:
@@ -243,15 +275,19 @@ class ParaS2SJudge:
                 break
         results = []
         for gen, p, err in zip(gens, parsed, errors):
-            if p is None:
+            if gen.error:
+                results.append(JudgeResult(status=STATUS_MISSING, reason=f"endpoint error: {gen.error}"))
+            elif p is None:
                 reason = f"no score after {self.config.max_retries + 1} attempt(s): {err}"
                 if self.config.strict:
                     raise JudgeParseError(reason)
                 results.append(JudgeResult(status=STATUS_MISSING, reason=reason, raw=gen.text))
             else:
-                results.append(JudgeResult(score=p.score, score_expected=gen.expected_at(p.score_offset),
-                                           content_score=p.content_score, style_score=p.style_score,
-                                           rationale=p.rationale, status=STATUS_OK, raw=gen.text))
+                expected = gen.expected_at(p.score_offset)
+                results.append(JudgeResult(score=p.score, score_expected=expected, content_score=p.content_score,
+                                           style_score=p.style_score, rationale=p.rationale, status=STATUS_OK,
+                                           reason=f"no score_expected: {gen.note}" if expected is None and gen.note
+                                           else "", raw=gen.text))
         return results
 
     def _multistage(self, items: list[JudgeItem], clips: list[tuple]) -> list[JudgeResult]:
@@ -276,28 +312,56 @@ class ParaS2SJudge:
         with self._timed("query_style"):
             query_style, style_source = self._query_styles(items, queries)
 
+        # A perception request that failed at its endpoint makes that pair's score missing; the others go on.
+        failed = {}
+        for i in range(len(items)):
+            for what, value in (("response transcript", response_text[i]), ("query transcript", query_text[i]),
+                                ("response tone", tone[i]), ("query style", query_style[i])):
+                if isinstance(value, Exception) and i not in failed:
+                    failed[i] = f"endpoint error ({what}): {value}"
+        ready = [i for i in range(len(items)) if i not in failed]
+
         def messages(indices, retry=False):
             return [prompts.rubric_messages(query_text=query_text[i], query_style=query_style[i] or "unknown",
                                             dimension=items[i].dimension, response_text=response_text[i],
                                             response_tone=tone[i], requirement=items[i].requirement, retry=retry)
                     for i in indices]
 
-        with self._timed("rubric"):
-            results = self._parse_with_retries(
-                self.rubric.generate(messages(range(len(items))), cfg.rubric_max_new_tokens),
-                lambda idx: self.rubric.generate(messages(idx, retry=True), cfg.rubric_max_new_tokens))
+        results: list = [None] * len(items)
+        for i, reason in failed.items():
+            results[i] = JudgeResult(status=STATUS_MISSING, reason=reason)
+        if ready:
+            with self._timed("rubric"):
+                scored = self._parse_with_retries(
+                    self.rubric.generate(messages(ready), cfg.rubric_max_new_tokens),
+                    lambda idx: self.rubric.generate(messages([ready[k] for k in idx], retry=True),
+                                                     cfg.rubric_max_new_tokens))
+            for i, result in zip(ready, scored):
+                results[i] = result
+
+        def shown(value):
+            return None if isinstance(value, Exception) else value
+
         for i, result in enumerate(results):
-            result.perception = {"query_text": query_text[i], "query_text_source": "given" if items[i].query_text else "asr",
-                                 "query_style": query_style[i], "query_style_source": style_source[i],
+            result.perception = {"query_text": shown(query_text[i]),
+                                 "query_text_source": "given" if items[i].query_text else "asr",
+                                 "query_style": shown(query_style[i]), "query_style_source": style_source[i],
                                  "query_style_given": items[i].query_style,
-                                 "response_text": response_text[i], "response_tone": tone[i]}
+                                 "response_text": shown(response_text[i]), "response_tone": shown(tone[i])}
         return results
 
-    def _describe_tone(self, clips: list) -> list[str]:
+    def _describe_tone(self, clips: list) -> list:
+        """The audio LLM's description of each clip's tone (a reasoning model's final answer only), or the
+        `EndpointError` of a served request that failed."""
+        from ..models import EndpointError
+
         convs = [prompts.tone_conversation() for _ in clips]
-        return [g.text for g in self.audio_llm.generate(convs, [[c] for c in clips], self.config.tone_max_new_tokens)]
+        gens = self.audio_llm.generate(convs, [[c] for c in clips], self.config.tone_max_new_tokens)
+        return [EndpointError(g.error) if g.error else g.final().text for g in gens]
 
     def _query_styles(self, items, queries) -> tuple[list, list]:
+        from ..models import EndpointError
+
         styles, sources = [None] * len(items), [None] * len(items)
         by_route = {}
         use_labels = self.config.query_labels == "given"
@@ -318,10 +382,11 @@ class ParaS2SJudge:
 
                 def ask(batch, dim=dim, choices=choices):
                     gens = self.audio_llm.generate([prompts.style_conversation(dim) for _ in batch],
-                                                   [[c] for c in batch], 8)
-                    return [parse_style(g.text, choices) for g in gens]
+                                                   [[c] for c in batch], self.config.style_max_new_tokens)
+                    return [EndpointError(g.error) if g.error else parse_style(g.final().text, choices) for g in gens]
 
-                found = self.cache.run(f"style|{_name(self.audio_llm)}|{dim}", clips, ask)
+                found = self.cache.run(f"style|{_name(self.audio_llm)}|{dim}|{self.config.style_max_new_tokens}",
+                                       clips, ask)
                 self.counts["query_style_unreadable"] += sum(f is None for f in found)
             for i, style in zip(idx, found):
                 styles[i], sources[i] = style, route
@@ -348,7 +413,11 @@ class ParaS2SJudge:
         with self._timed("reward_model"):
             scored = self.reward.digit_scores(convs, [[q, r] for q, r in clips])
         results = []
-        for expected, argmax, mass in scored:
+        for value in scored:
+            if isinstance(value, Exception):  # a served request that failed after its retries
+                results.append(JudgeResult(status=STATUS_MISSING, reason=f"endpoint error: {value}"))
+                continue
+            expected, argmax, mass = value
             perception = {"digit_probability_mass": mass}
             if mass < cfg.min_digit_mass:
                 # The model is not answering with a digit: an expected value over the digits would be noise.

@@ -48,7 +48,8 @@ class PerceptionCache:
                 f.write(json.dumps({"k": key, "v": value}) + "\n")
 
     def run(self, stage: str, clips: Sequence[np.ndarray], compute: Callable[[list], list]) -> list:
-        """Values of `stage` for `clips`, calling `compute` once on the distinct clips not cached yet.
+        """Values of `stage` for `clips`, calling `compute` once on the distinct clips not cached yet. A value that is
+        an exception (a served request that failed) is returned but not cached.
 
         `stage` names what produces the value (e.g. `"asr|openai/whisper-large-v3|128"`); the prompt version is added.
         """
@@ -59,7 +60,11 @@ class PerceptionCache:
                 todo.append((key, clip))
                 seen.add(key)
         self.hits += len(keys) - len(todo)
+        failed = {}
         if todo:
             for (key, _), value in zip(todo, compute([c for _, c in todo])):
-                self._put(key, value)
-        return [self.values[k] for k in keys]
+                if isinstance(value, Exception):  # a served request that failed: asked again next time, never cached
+                    failed[key] = value
+                else:
+                    self._put(key, value)
+        return [failed[k] if k in failed else self.values[k] for k in keys]

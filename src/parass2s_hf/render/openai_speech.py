@@ -121,7 +121,7 @@ class OpenAISpeechRenderer:
                  api_key_env: str = "OPENAI_API_KEY", voices: dict | None = None, instructions: dict | None = None,
                  reference_voices: dict | None = None, consent_id: str | None = None, max_retries: int = 3,
                  timeout: float = 120.0, max_seconds: float = 60.0):
-        from ..s2s.openai_audio import openai_client
+        from ..models import openai_client
 
         if max_retries < 0:
             raise ValueError(f"max_retries must be 0 or more, got {max_retries!r}.")

@@ -22,7 +22,6 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -74,18 +73,6 @@ def style_hint(dimension: str | None, style: str | None) -> str | None:
     return f"The user's {dimension or 'speaking style'} is {style}."
 
 
-@dataclass
-class _BackendSettings:
-    """The `JudgeConfig` attributes that `ASRBackend` and `TextLLMBackend` read."""
-
-    torch_dtype: str = "auto"
-    device_map: str | None = None
-    batch_size: int = 8
-    asr_max_new_tokens: int = 128
-    trust_remote_code: bool = False
-    load_in_4bit: bool = False
-
-
 @register_system("cascade")
 class CascadeSystem:
     """ASR -> text LLM -> TTS, style-blind (the paper's baseline) or told the query's style (its topline).
@@ -125,7 +112,7 @@ class CascadeSystem:
                  max_new_tokens: int = 128, seed: int = 0, batch_size: int = 8, torch_dtype: str = "auto",
                  device_map: str | None = None, tts_kwargs: dict | None = None, asr_max_new_tokens: int = 128,
                  voice_key: str = "assistant"):
-        from ..judge.backends import ASRBackend, TextLLMBackend
+        from ..models import ASRBackend, LoadSettings, TextLLMBackend
         from ..render import get_renderer
 
         if temperature < 0:
@@ -141,22 +128,16 @@ class CascadeSystem:
         self.system_prompt = LABELLED_SYSTEM_PROMPT if self.labelled else BLIND_SYSTEM_PROMPT
 
         self.renderer = get_renderer(tts, **self.tts_kwargs)  # first: cheap, and an unknown name fails at once
-        settings = _BackendSettings(torch_dtype=torch_dtype, device_map=device_map, batch_size=batch_size,
-                                    asr_max_new_tokens=asr_max_new_tokens)
-        self.asr = ASRBackend(asr, settings)
-        # Whisper refuses a budget that, with its start tokens (up to 4), exceeds its decoder's positions (448 for the
-        # released models, fewer for small or distilled ones): cap it rather than fail every batch.
-        positions = getattr(self.asr.model.config, "max_target_positions", None)
-        if positions:
-            settings.asr_max_new_tokens = max(1, min(asr_max_new_tokens, positions - 5))
+        settings = LoadSettings(torch_dtype=torch_dtype, device_map=device_map, batch_size=batch_size)
+        self.asr = ASRBackend(asr, settings, max_new_tokens=asr_max_new_tokens)  # capped at Whisper's positions
         if llm_api_base:
-            from .openai_audio import openai_client
+            from ..models import openai_client
 
             self.client = openai_client(llm_api_base, llm_api_key_env, f"The cascade's LLM endpoint ({llm})")
             self.llm = None
         else:
             self.client = None
-            self.llm = TextLLMBackend(llm, settings)
+            self.llm = TextLLMBackend(llm, settings, role="llm")
         self.timings = Counter()
         self.stats = Counter()
 

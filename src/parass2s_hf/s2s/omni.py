@@ -70,10 +70,9 @@ class OmniSystem:
     def __init__(self, model: str, speaker: str | None = None, system_prompt: str | None = QWEN_SYSTEM_PROMPT,
                  max_new_tokens: int = 256, temperature: float = 0.0, seed: int = 0, batch_size: int = 1,
                  torch_dtype: str = "auto", device_map: str | None = "auto", generate_kwargs: dict | None = None):
-        import transformers
         from transformers import AutoConfig, AutoTokenizer
 
-        from ..judge.backends import _torch_dtype
+        from ..models import LoadSettings, load_pretrained
 
         if temperature < 0:
             raise ValueError(f"temperature must be 0 (greedy) or more, got {temperature!r}.")
@@ -91,10 +90,7 @@ class OmniSystem:
         self.generate_kwargs = dict(generate_kwargs or {})
 
         model_cls, self._processor_cls = MODEL_CLASSES[self.model_type]
-        load = {"dtype": _torch_dtype(torch_dtype)}
-        if device_map:
-            load["device_map"] = device_map
-        self.model = getattr(transformers, model_cls).from_pretrained(model, **load).eval()
+        self.model = load_pretrained(model_cls, model, LoadSettings(torch_dtype=torch_dtype, device_map=device_map))
         if not getattr(self.model, "has_talker", False):
             raise ValueError(f"model {model!r} was loaded without its talker (enable_audio_output is off), so it "
                              f"cannot speak; use a checkpoint with audio output.")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,45 +22,8 @@ import numpy as np
 
 from ..audio import load_audio
 from ..constants import SAMPLING_RATE
+from ..models import openai_client, wav_base64
 from .base import S2SResponse, register_system
-
-
-def openai_client(api_base: str | None, api_key_env: str, purpose: str, max_retries: int = 3,
-                  timeout: float = 120.0):
-    """An `openai.OpenAI` client whose key comes from the environment variable `api_key_env`.
-
-    Not `huggingface_hub.InferenceClient`: it refuses every request when `HF_HUB_OFFLINE` is set, even to your own
-    server. The key lives only inside the client: it is never logged, returned or written.
-
-    Args:
-        api_base (`str`, *optional*): the endpoint (`None` for OpenAI's own).
-        api_key_env (`str`): name of the environment variable holding the key.
-        purpose (`str`): what the client is for, to name it in error messages.
-        max_retries (`int`, *optional*, defaults to `3`): retries of a failed request, with the client's exponential
-            backoff.
-        timeout (`float`, *optional*, defaults to `120.0`): seconds per request.
-
-    Raises:
-        `ImportError`: the `openai` client is not installed.
-        `ValueError`: the environment variable is unset or empty.
-    """
-    try:
-        from openai import OpenAI
-    except ImportError as e:
-        raise ImportError(f"{purpose} needs the openai client: pip install 'parass2s_hf[api]'") from e
-    key = os.environ.get(api_key_env)
-    if not key:
-        raise ValueError(f"{purpose} needs an API key, but the environment variable {api_key_env} is unset or empty; "
-                         f"export it, or pass the name of the variable that holds the key.")
-    return OpenAI(base_url=api_base, api_key=key, max_retries=max_retries, timeout=timeout)
-
-
-def _wav_base64(samples: np.ndarray, sampling_rate: int) -> str:
-    import soundfile as sf
-
-    buf = io.BytesIO()
-    sf.write(buf, samples, sampling_rate, format="WAV", subtype="PCM_16")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 @register_system("openai-audio")
@@ -112,7 +74,7 @@ class OpenAIAudioSystem:
         clip = load_audio(row["audio"], name=str(row.get("id", "<query>")))
         messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
         messages.append({"role": "user", "content": [
-            {"type": "input_audio", "input_audio": {"data": _wav_base64(clip.array, SAMPLING_RATE), "format": "wav"}},
+            {"type": "input_audio", "input_audio": {"data": wav_base64(clip.array, SAMPLING_RATE), "format": "wav"}},
         ]})
         kwargs = {"model": self.model, "modalities": ["text", "audio"], "audio": {"voice": self.voice, "format": "wav"},
                   "messages": messages}

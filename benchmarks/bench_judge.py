@@ -109,20 +109,21 @@ def main():
             calls.append((mode, label, n, model_calls, clips / n, detail))
 
     served = served_requests(args, pairs, group) if "served" in args.modes else []
-    speed = ("| mode | run | pairs/s |\n|---|---|---|\n"
-             + "\n".join(f"| {m} | {r} | {v:.2f} |" for m, r, v in rows))
-    count = ("| mode | input | pairs | model calls (batch 8) | audio clips encoded per pair | per backend |\n"
-             "|---|---|---|---|---|---|\n"
-             + "\n".join(f"| {m} | {l} | {n} | {c} | {a:.2f} | {d} |" for m, l, n, c, a, d in calls))
     header = (f"Device: {device}. Random models: audio LLM Qwen2-Audio architecture, hidden {args.hidden}, "
               f"{args.layers} layers ({n_params / 1e6:.2f} M parameters); Whisper d_model {args.hidden}; text LLM Qwen2 "
               f"hidden {args.hidden}. {args.pairs} pairs of 2.0 s + 2.5 s clips.")
+    tables = []
+    if rows:
+        tables.append("| mode | run | pairs/s |\n|---|---|---|\n" + "\n".join(f"| {m} | {r} | {v:.2f} |" for m, r, v in rows))
+        tables.append("| mode | input | pairs | model calls (batch 8) | audio clips encoded per pair | per backend |\n"
+                      "|---|---|---|---|---|---|\n"
+                      + "\n".join(f"| {m} | {l} | {n} | {c} | {a:.2f} | {d} |" for m, l, n, c, a, d in calls))
     if served:
-        count += ("\n\nServed (every stage through a local vLLM-like server on 127.0.0.1, `tests/vllm_stub.py`; HTTP "
-                  "requests counted at the server, batch 8):\n\n| mode | input | pairs | requests | requests per pair | "
-                  "per route |\n|---|---|---|---|---|---|\n"
-                  + "\n".join(f"| {m} | {l} | {n} | {r} | {r / n:.2f} | {d} |" for m, l, n, r, d in served))
-    print(header, speed, count, sep="\n\n")
+        tables.append("Served (every stage through a local vLLM-like server on 127.0.0.1, `tests/vllm_stub.py`; HTTP "
+                      "requests counted at the server, batch 8):\n\n| mode | input | pairs | requests | requests per pair"
+                      " | per route |\n|---|---|---|---|---|---|\n"
+                      + "\n".join(f"| {m} | {l} | {n} | {r} | {r / n:.2f} | {d} |" for m, l, n, r, d in served))
+    print(header, *tables, sep="\n\n")
     if args.write_results:
         import transformers
 
@@ -131,7 +132,7 @@ def main():
         entry = (f"\n## bench_judge.py, {datetime.date.today().isoformat()}\n\n{header}\n"
                  f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores. Python {platform.python_version()}, "
                  f"parass2s_hf {parass2s_hf.__version__}, transformers {transformers.__version__}, torch {torch.__version__}.\n"
-                 f"Command: `python benchmarks/bench_judge.py {' '.join(sys.argv[1:])}`\n\n{speed}\n\n{count}\n")
+                 f"Command: `python benchmarks/bench_judge.py {' '.join(sys.argv[1:])}`\n\n" + "\n\n".join(tables) + "\n")
         with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"), "a", encoding="utf-8") as f:
             f.write(entry)
 

@@ -138,7 +138,8 @@ def test_missing_openai_package_is_an_error_when_the_judge_is_built(monkeypatch)
 
 def test_fingerprint_covers_served_models_never_keys():
     base = served("http://127.0.0.1:8000/v1")
-    assert base.fingerprint() != served("http://127.0.0.1:8001/v1").fingerprint()
+    assert base.fingerprint() == served("http://gpu-host:8001/v1").fingerprint()  # the same models, elsewhere
+    assert base.fingerprint() != JudgeConfig(**{**base.to_dict(), "asr_api_base": None}).fingerprint()  # local ASR
     assert base.fingerprint() != served("http://127.0.0.1:8000/v1", audio_llm="gpt-4o-audio-preview").fingerprint()
     assert base.fingerprint() == served("http://127.0.0.1:8000/v1", api_key_env="OTHER", api_max_retries=9).fingerprint()
     assert "sk-served-secret" not in json.dumps(base.to_dict())
@@ -155,3 +156,33 @@ def test_served_clips_are_sent_as_wav():
     assert messages[0]["content"][0]["input_audio"]["format"] == "wav"
     with pytest.raises(ValueError, match="more audio parts than clips"):
         audio_messages(conv, [np.zeros(1600, np.float32)])
+
+
+def test_an_evaluation_judged_by_a_server_and_one_that_is_down(tmp_path, sample_test, capsys):
+    """`parass2s evaluate` with the judge on the stub finishes; with the server down it stops with one line naming
+    the server, keeping what was generated, and the rerun against a live server resumes."""
+    import soundfile as sf
+
+    from parass2s_hf import cli
+
+    responses = tmp_path / "responses"
+    responses.mkdir()
+    for i, rid in enumerate(sample_test["id"][:8]):
+        sf.write(responses / f"{rid}.wav", tone(0.6 + 0.1 * (i % 4), 200 + 10 * i), 16000)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    args = ["evaluate", "--system", "precomputed", "--responses", str(responses), "--config", "sample",
+            "--allow_missing", "--output", str(tmp_path / "run"), "--n_resamples", "100", "--judge_mode", "end2end",
+            "--judge_audio_llm", "gpt-4o-audio-preview", "--judge_api_key_env", KEY, "--judge_api_max_retries", "0"]
+    assert cli.main([*args, "--judge_audio_llm_api_base", down]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line.lower()]  # not the progress bars
+    assert len(err) == 1 and err[0].startswith("parass2s evaluate: error: ")
+    assert down in err[0] and "audio_llm" in err[0] and "unreachable" in err[0]
+    stub = VLLMStub()
+    with stub.serve() as url:
+        assert cli.main([*args, "--judge_audio_llm_api_base", url]) == 0  # the same judge: the run resumes
+    assert stub.requests == {"/v1/chat/completions": 8}
+    with open(tmp_path / "run" / "report.json") as f:
+        counts = json.load(f)["counts"]["total"]
+    assert counts["status"]["ok"] == 8

@@ -96,7 +96,9 @@ def analyzers(polytone, one_thread, tmp_path_factory):
 
 # ---- learning ----
 
-@pytest.mark.parametrize("dimension", ["gender", "age"])
+# age trains a second analyzer (about 25 s on two cores): a full-size run, `slow`, which .ci/run runs too; gender's
+# analyzer is shared with the judge test below, so it stays in the default run.
+@pytest.mark.parametrize("dimension", ["gender", pytest.param("age", marks=pytest.mark.slow)])
 def test_analyzer_learns_the_voice_on_texts_and_voices_it_never_heard(analyzers, polytone, dimension):
     report, out, base = analyzers(dimension)
     train, held_out = polytone(dimension)

@@ -1,0 +1,311 @@
+"""The one I/O module: crash-safe JSONL logs (with `repair`), atomic writes, content hashes of files (cached by
+modification time), paths that must stay inside their folder, JSON and YAML files read with errors that name them,
+and the exclusive lock of a folder that one process works in.
+
+A run can be killed at any moment (`kill -9` included). Each finished item is one JSON line, written with a single
+`write` and flushed to disk before the next item starts; a line cut short by a crash is the only damage a crash can
+do, and it is dropped (and the file cut back to its last whole line) when the log is opened again. A damaged line
+elsewhere (a disk fault, a hand edit) is an error naming the file and the line, unless the log is opened with
+`repair=True`: the damaged lines then move to `<file>.rejected` and their items are redone.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterable, Iterator
+
+logger = logging.getLogger(__name__)
+
+REPAIR_ADVICE = "rerun with --repair to move the damaged line(s) to {rejected} and redo their items"
+
+
+class JsonlLog:
+    """An append-only JSONL file of records, tolerant of a torn last line.
+
+    Args:
+        path (`str`): the file (need not exist).
+        repair (`bool`, *optional*, defaults to `False`): move lines that are not valid JSON to `<path>.rejected`
+            (their items are then redone) instead of raising.
+    """
+
+    def __init__(self, path: str | os.PathLike, repair: bool = False):
+        self.path = os.fspath(path)
+        self.repair = repair
+        self.rejected_path = self.path + ".rejected"
+        self._cut_torn_line()
+
+    def _cut_torn_line(self) -> None:
+        """Cut a trailing partial line (a write interrupted by a crash)."""
+        if not os.path.exists(self.path):
+            return
+        with open(self.path, "rb+") as f:
+            data = f.read()
+            if not data or data.endswith(b"\n"):
+                return
+            keep = data.rfind(b"\n") + 1
+            logger.warning("%s: dropping a partial last line (%d bytes) left by an interrupted run", self.path,
+                           len(data) - keep)
+            f.truncate(keep)
+
+    def _move_damaged(self, bad: list[tuple[int, str]]) -> None:
+        with open(self.path, encoding="utf-8", errors="replace") as f:
+            lines = f.readlines()
+        numbers = {n for n, _ in bad}
+        with open(self.rejected_path, "a", encoding="utf-8") as f:
+            f.writelines(json.dumps({"line": number, "text": line.rstrip("\n")}) + "\n" for number, line in bad)
+        write_atomic(self.path, "".join(line for n, line in enumerate(lines, 1) if n not in numbers).encode())
+        logger.warning("%s: moved %d damaged line(s) to %s; their items will be redone", self.path, len(bad),
+                       self.rejected_path)
+
+    def __iter__(self) -> Iterator[dict]:
+        if not os.path.exists(self.path):
+            return
+        records, bad = [], []
+        with open(self.path, encoding="utf-8", errors="replace") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    problem = "" if isinstance(record, dict) else f"a JSON {type(record).__name__}, not an object"
+                except ValueError as e:
+                    problem = f"not valid JSON: {e}"
+                if problem:
+                    if not self.repair:
+                        raise ValueError(f"{self.path}, line {number}: not a valid record ({problem}); "
+                                         + REPAIR_ADVICE.format(rejected=self.rejected_path) + ".")
+                    bad.append((number, line))
+                    continue
+                records.append(record)
+        if bad:
+            self._move_damaged(bad)
+        yield from records
+
+    def append(self, record: dict) -> None:
+        line = json.dumps(record, ensure_ascii=False, default=_json_default) + "\n"
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _json_default(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file and a rename: readers never see a partial file."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    write_atomic(path, (json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n").encode())
+
+
+def read_json(path: str | os.PathLike, what: str = "file"):
+    """A JSON file's content; `ValueError` naming the file (and `what` it is) when it is missing or damaged."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such {what}.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: the {what} is damaged, not valid JSON ({e}).") from None
+
+
+def read_yaml(path: str | os.PathLike, what: str = "file"):
+    """A YAML file's content; `ValueError` naming the file when it is missing or not valid YAML."""
+    import yaml
+
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such {what}.") from None
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f", line {where.line + 1}" if where is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ValueError(f"{path}{at}: the {what} is not valid YAML ({problem}).") from None
+
+
+# ---- paths ----
+
+def resolve_inside(root: str | os.PathLike, relative: str, what: str = "file_name") -> str:
+    """`root/relative` as an absolute path, refusing anything that leaves `root` (an absolute path, `..`, a symlink
+    pointing out): a metadata file must not make the program read or copy files from elsewhere.
+
+    Raises:
+        `ValueError`: naming `what`, the value and the folder.
+    """
+    root = os.path.realpath(os.fspath(root))
+    if not isinstance(relative, str) or not relative.strip():
+        raise ValueError(f"{what} {relative!r} is empty; expected a path relative to {root}.")
+    if os.path.isabs(relative):
+        raise ValueError(f"{what} {relative!r} is an absolute path; expected a path relative to {root} that stays "
+                         f"inside it.")
+    full = os.path.realpath(os.path.join(root, relative))
+    if os.path.commonpath([root, full]) != root:
+        raise ValueError(f"{what} {relative!r} leads outside {root}; expected a path that stays inside it.")
+    return full
+
+
+# ---- content hashes ----
+
+_HASHES: dict | None = None
+_HASH_LOCK = threading.Lock()
+HASH_CHUNK = 1 << 20
+
+
+def hash_cache_file() -> str:
+    """Where file hashes are remembered between runs: `$PARASS2S_HASH_CACHE`, else under `$HF_HOME/parass2s_hf`."""
+    explicit = os.environ.get("PARASS2S_HASH_CACHE")
+    if explicit:
+        return explicit
+    from huggingface_hub import constants
+
+    return os.path.join(constants.HF_HOME, "parass2s_hf", "file_hashes.jsonl")
+
+
+def _hash_cache() -> dict:
+    global _HASHES
+    if _HASHES is None:
+        _HASHES = {}
+        path = hash_cache_file()
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    try:
+                        entry = json.loads(line)
+                        _HASHES[(entry["path"], entry["size"], entry["mtime_ns"])] = entry["sha256"]
+                    except (ValueError, KeyError, TypeError):
+                        continue  # a torn or foreign line: that file is hashed again
+    return _HASHES
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's content, read in chunks; remembered by (path, size, modification time), so a rerun does not
+    hash unchanged files again and any change of content (even at the same size) gives a new hash."""
+    path = os.path.realpath(os.fspath(path))
+    st = os.stat(path)
+    key = (path, st.st_size, st.st_mtime_ns)
+    with _HASH_LOCK:
+        known = _hash_cache().get(key)
+    if known:
+        return known
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(HASH_CHUNK), b""):
+            digest.update(chunk)
+    value = digest.hexdigest()
+    with _HASH_LOCK:
+        _hash_cache()[key] = value
+        try:
+            cache = hash_cache_file()
+            os.makedirs(os.path.dirname(cache), exist_ok=True)
+            with open(cache, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"path": path, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": value})
+                        + "\n")
+        except OSError as e:  # a read-only cache folder costs speed, never correctness
+            logger.debug("cannot remember the hash of %s (%s)", path, e)
+    return value
+
+
+def files_fingerprint(paths: Iterable[str | os.PathLike], root: str | os.PathLike | None = None) -> str:
+    """One hash of several files' contents and names (relative to `root` when given), order-independent."""
+    digest = hashlib.sha256()
+    entries = []
+    for path in paths:
+        name = os.path.relpath(os.fspath(path), os.fspath(root)) if root else os.fspath(path)
+        entries.append((name, file_hash(path)))
+    for name, value in sorted(entries):
+        digest.update(f"{name}\0{value}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+# ---- the lock of a folder ----
+
+class FolderLockedError(RuntimeError):
+    """Another process holds the folder's lock; the message says who and how to clear a stale lock."""
+
+
+class FolderLock:
+    """An exclusive lock on a folder, held while one process works in it (`with FolderLock(folder): ...`).
+
+    The lock is an `flock` on `<folder>/.lock`, which the system releases when the process ends, however it ends; the
+    file records who holds it (pid, host, since when) for the message a second process gets.
+
+    Args:
+        folder (`str`): the folder (created when missing).
+        what (`str`, *optional*, defaults to `"folder"`): what the folder is, in messages (e.g. `"run folder"`).
+    """
+
+    FILE = ".lock"
+
+    def __init__(self, folder: str | os.PathLike, what: str = "folder"):
+        self.folder, self.what = os.path.abspath(os.fspath(folder)), what
+        self.path = os.path.join(self.folder, self.FILE)
+        self._file = None
+
+    def acquire(self) -> FolderLock:
+        import fcntl
+
+        os.makedirs(self.folder, exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the lock's lifetime
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip()
+            handle.close()
+            try:
+                info = json.loads(holder)
+                who = f"process {info['pid']} on {info['host']} since {info['since']}"
+            except (ValueError, KeyError, TypeError):
+                who = "another process"
+            raise FolderLockedError(
+                f"{self.folder} is in use: {who} holds its lock ({self.path}). Wait for it to finish, or use another "
+                f"folder. If that process is gone (a lock on a network file system can outlive it), delete "
+                f"{self.path} and start again.") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "since": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}))
+        handle.flush()
+        self._file = handle
+        return self
+
+    def release(self) -> None:
+        if self._file is not None:
+            import fcntl
+
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -244,6 +244,27 @@ def files_fingerprint(paths: Iterable[str | os.PathLike], root: str | os.PathLik
     return digest.hexdigest()[:16]
 
 
+def folder_signature(root: str | os.PathLike) -> str:
+    """One hash of every file under `root`: its relative path, size and modification time (what `datasets` keys its
+    cache of local data files on). Cheap (a walk and a `stat` per file, no reading), and it changes when a file is
+    edited, replaced, added or removed, so a cache keyed on it never outlives its inputs."""
+    root = os.fspath(root)
+    digest = hashlib.sha256()
+    entries = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in files:
+            path = os.path.join(folder, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            entries.append(f"{os.path.relpath(path, root)}\0{st.st_size}\0{st.st_mtime_ns}")
+    for entry in sorted(entries):
+        digest.update(entry.encode() + b"\n")
+    return digest.hexdigest()[:16]
+
+
 # ---- the lock of a folder ----
 
 class FolderLockedError(RuntimeError):

@@ -82,6 +82,10 @@ class ParaS2SBenchConfig(datasets.BuilderConfig):
         meld_dir (`str`, *optional*): MELD folder for the `all` config (`meld` takes `data_dir`).
         meld_splits (`tuple[str, ...]`, *optional*, defaults to `("test",)`): MELD splits to draw from.
         max_seconds (`float`, *optional*, defaults to `60.0`): longest accepted clip.
+        inputs_signature (`str`, *optional*): set by the builder, not by you: a hash of what `data_dir`,
+            `iemocap_dir`, `meld_dir` and `text_layer` hold (`io.folder_signature`, `io.file_hash`). It is part of
+            the config id, so editing `metadata.jsonl` or replacing a clip prepares the data again instead of
+            returning the old cached rows.
     """
 
     kind: str = "synthetic"
@@ -93,6 +97,7 @@ class ParaS2SBenchConfig(datasets.BuilderConfig):
     meld_dir: str | None = None
     meld_splits: tuple = ("test",)
     max_seconds: float = 60.0
+    inputs_signature: str | None = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -121,6 +126,20 @@ BUILDER_CONFIGS = [
 CONFIG_NAMES = [c.name for c in BUILDER_CONFIGS]
 
 
+def inputs_signature(data_dir=None, iemocap_dir=None, meld_dir=None, text_layer=None) -> str | None:
+    """A hash of the user's inputs of a config (folders by `io.folder_signature`, a text layer file by content), or
+    `None` when it has none (the shipped data is covered by the builder's own hash)."""
+    from ..io import file_hash, folder_signature
+
+    parts = []
+    for name, folder in (("data_dir", data_dir), ("iemocap_dir", iemocap_dir), ("meld_dir", meld_dir)):
+        if folder and os.path.isdir(folder):
+            parts.append(f"{name}={folder_signature(folder)}")
+    if text_layer and os.path.isfile(text_layer):
+        parts.append(f"text_layer={file_hash(text_layer)[:16]}")
+    return ";".join(parts) or None
+
+
 class ParaS2SBench(datasets.GeneratorBasedBuilder):
     """ParaS2SBench: paralinguistic-aware speech-to-speech benchmark queries."""
 
@@ -128,6 +147,16 @@ class ParaS2SBench(datasets.GeneratorBasedBuilder):
     BUILDER_CONFIG_CLASS = ParaS2SBenchConfig
     BUILDER_CONFIGS = BUILDER_CONFIGS
     DEFAULT_CONFIG_NAME = "synthetic"
+
+    def __init__(self, *args, data_dir: str | None = None, **kwargs):
+        # The cache must key on what the inputs hold, not only on where they are (datasets does the same for the
+        # data files of its packaged builders, with their modification times).
+        kwargs.pop("inputs_signature", None)
+        signature = inputs_signature(data_dir, kwargs.get("iemocap_dir"), kwargs.get("meld_dir"),
+                                     kwargs.get("text_layer"))
+        if signature:
+            kwargs["inputs_signature"] = signature
+        super().__init__(*args, data_dir=data_dir, **kwargs)
 
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(description=_DESCRIPTION, features=FEATURES, homepage=_HOMEPAGE,

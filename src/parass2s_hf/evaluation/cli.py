@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 
+from ..io import FolderLockedError
 from .arguments import JudgeArguments, SystemArguments
 from .config import EvaluationConfig
 
@@ -58,7 +59,8 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     try:
         system_args, config, judge_args = parse_args(argv)
         run_evaluation(system_args, config, judge_args)
-    except (ValueError, ImportError, ConnectionError) as e:  # bad input, a missing extra, a server that is down:
+    except (ValueError, ImportError, ConnectionError, FolderLockedError) as e:  # bad input, a missing extra, a
+        # server that is down, a folder in use:
         print(f"parass2s evaluate: error: {e}", file=sys.stderr)  # one clear line, not a traceback
         return 2
     with open(os.path.join(config.output_dir, "report.md"), encoding="utf-8") as f:

@@ -35,6 +35,9 @@ class EvaluationConfig:
             list the missing ones in the report instead of refusing to start.
         retry_failed (`bool`, *optional*, defaults to `False`): run again the items the system failed on (errors are
             otherwise final, like any finished item).
+        repair (`bool`, *optional*, defaults to `False`): a damaged line in the middle of `generations.jsonl` or
+            `results.jsonl` (a disk fault, a hand edit) moves to `<file>.rejected` and its item is redone; without it,
+            such a line stops the run with an error naming the file and the line.
         confidence (`float`, *optional*, defaults to `0.95`): level of the bootstrap confidence intervals.
         n_resamples (`int`, *optional*, defaults to `2000`): bootstrap resamples.
         label (`str`, *optional*): the system's name in the report and leaderboard (defaults to the system type).
@@ -57,6 +60,7 @@ class EvaluationConfig:
     overwrite: bool = field(default=False, metadata={"help": "reuse a folder made with other settings"})
     allow_missing: bool = field(default=False, metadata={"help": "score the precomputed responses that exist"})
     retry_failed: bool = field(default=False, metadata={"help": "rerun items the system failed on"})
+    repair: bool = field(default=False, metadata={"help": "move damaged log lines to .rejected and redo their items"})
     confidence: float = field(default=0.95, metadata={"help": "confidence level of the intervals"})
     n_resamples: int = field(default=2000, metadata={"help": "bootstrap resamples"})
     label: str | None = field(default=None, metadata={"help": "system name in the report"})

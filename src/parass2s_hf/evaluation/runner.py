@@ -156,10 +156,11 @@ class EvaluationRunner:
     def _finished(self) -> tuple[dict, dict]:
         """Generations and judged records of this system (and judge) already in the folder, last line wins."""
         gens, done = {}, {}
-        for line in JsonlLog(os.path.join(self.out, GENERATIONS_FILE)):
+        repair = self.config.repair
+        for line in JsonlLog(os.path.join(self.out, GENERATIONS_FILE), repair=repair):
             if line.get("system_fingerprint") == self.system_fp:
                 gens[(line["id"], line["sample"])] = line
-        for line in JsonlLog(os.path.join(self.out, RESULTS_FILE)):
+        for line in JsonlLog(os.path.join(self.out, RESULTS_FILE), repair=repair):
             record = ItemRecord.from_dict(line)
             if record.system_fingerprint == self.system_fp and record.judge_fingerprint == self.judge_fp:
                 done[(record.id, record.sample)] = record
@@ -294,8 +295,16 @@ class EvaluationRunner:
 
         Raises:
             `ValueError`: a folder holding another configuration (without `overwrite`), precomputed responses missing
-                (without `allow_missing`), or no rows to evaluate.
+                (without `allow_missing`), no rows to evaluate, or a damaged log line (without `repair`).
+            `FolderLockedError`: another process is running in the folder (the message says which, since when).
         """
+        from ..io import FolderLock
+
+        os.makedirs(self.out, exist_ok=True)
+        with FolderLock(self.out, "run folder"):  # one process at a time: two would both do (and log) the work
+            return self._run()
+
+    def _run(self) -> dict:
         cfg = self.config
         self.timings = Counter()
         indices, rows = self._select()

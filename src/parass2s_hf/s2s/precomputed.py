@@ -15,7 +15,6 @@ k (any of `AUDIO_EXTENSIONS`, in any subfolder). A manifest (`.jsonl` or `.csv`)
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ import numpy as np
 
 from ..audio import AudioError, load_audio
 from ..constants import SAMPLING_RATE
+from ..io import files_fingerprint
 from .base import S2SResponse, register_system
 
 logger = logging.getLogger(__name__)
@@ -166,15 +166,15 @@ class PrecomputedSystem:
         return [(str(i), int(k)) for i, k in keys if (str(i), int(k)) not in self.entries]
 
     def config(self) -> dict:
-        # The listing's names and sizes (and a manifest's own bytes, which hold the texts): replacing a file changes
-        # the fingerprint, so a run folder does not mix responses from two versions of the outputs.
+        # The listing's names and contents (and a manifest's own, which holds the texts): replacing a file, even by one
+        # of the same size, changes the fingerprint, so a run folder never reuses a score of another response.
+        # Hashes are remembered by modification time (`io.file_hash`): a rerun does not read unchanged files again.
         root = self.responses if os.path.isdir(self.responses) else os.path.dirname(self.responses)
-        listing = sorted((os.path.relpath(e.path, root), os.path.getsize(e.path)) for e in self.entries.values())
-        digest = hashlib.sha256(json.dumps(listing).encode())
+        paths = [e.path for e in self.entries.values()]
         if os.path.isfile(self.responses):
-            with open(self.responses, "rb") as f:
-                digest.update(f.read())
-        return {"responses": self.responses, "listing_sha256": digest.hexdigest()[:16], "files": len(listing)}
+            paths.append(self.responses)
+        return {"responses": self.responses, "content_sha256": files_fingerprint(paths, root),
+                "files": len(self.entries)}
 
     def respond(self, rows: Sequence[dict], sample_index: int = 0) -> list[S2SResponse]:
         return [self._one(str(row["id"]), sample_index) for row in rows]

@@ -35,12 +35,25 @@ SOUND_FRAME_SECONDS = 0.01
 """Frame length of `sounding_seconds`: a frame sounds when its peak reaches the silence level (-60 dBFS)."""
 CLIP_LEVEL = 0.999
 CLIP_FRACTION = 1e-3
-"""A clip with at least 0.1% of its samples at full scale is flagged clipped."""
+"""A clip with at least 0.1% of its samples at (or beyond) full scale is flagged clipped."""
+MAX_FLOAT_PEAK = 100.0
+"""Float samples peaking above this are not audio in [-1, 1] but unscaled PCM or garbage: an error, not clipping."""
 MIN_SAMPLING_RATE, MAX_SAMPLING_RATE = 1_000, 384_000
 MAX_CHANNELS = 8
 
 # soundfile reads WAV/FLAC/OGG/MP3 itself; containers such as MP4 (MELD ships video) go through FFmpeg.
 _FFMPEG_SUFFIXES = (".mp4", ".m4a", ".mkv", ".webm", ".aac", ".mov", ".avi", ".opus", ".wma")
+# Data sizes a WAV writer leaves when it cannot seek back to patch the header (a pipe): 0 or 0xFFFFFFFF (FFmpeg,
+# libsndfile), 0x7FFFF000 (SoX), and the 64-bit "unknown" of RF64. They say nothing about truncation.
+_UNKNOWN_DATA_SIZES = (0, 0x7FFFF000, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+# WAVE format tags whose block align is one frame (PCM, IEEE float, A-law, mu-law), so sizes convert to frames.
+_FRAME_ALIGNED_TAGS = (1, 3, 6, 7)
+_MAX_RIFF_CHUNKS = 1000  # a header with more chunks before 'data' is corrupted; give up on it
+# Formats whose header length is an estimate: mpg123 derives an MP3's frame count from the file size and bitrate
+# when the file has no Xing/Info tag, so a valid file may decode a frame or two short of it.
+_ESTIMATED_LENGTH_SLACK = {"MP3": 2 * 1152}
+_ESTIMATE_MARGIN = 1.1
+"""Header durations that may be estimates refuse a file before decoding only when 10% over `max_seconds`."""
 
 
 class AudioError(ValueError):
@@ -124,6 +137,11 @@ def load_audio(
 ) -> LoadedAudio:
     """Read, convert to mono float32 at `target_rate`, and validate.
 
+    Float samples beyond full scale are clipped to [-1, 1] (and flagged `"clipped"` when they are at least 0.1% of
+    the clip, as samples at full scale are); float samples peaking above 100 are refused as unscaled integer PCM.
+    Files and bytes are refused before decoding when their header announces more than `max_seconds`, and a file
+    that holds less audio than its header announces (an interrupted copy or download) is refused as truncated.
+
     Args:
         audio (`str`, `os.PathLike`, `bytes`, `np.ndarray`, `torch.Tensor`, `dict` or `AudioDecoder`):
             a file path; encoded file bytes; samples (1-D, or 2-D with channels on the short axis; float, or
@@ -139,10 +157,11 @@ def load_audio(
         `LoadedAudio`
 
     Raises:
-        `AudioError`: unreadable or corrupted file, empty audio, NaN/Inf, wrong dtype or shape, bad sampling rate,
-        longer than `max_seconds`; in strict mode also silence and clipping.
+        `AudioError`: unreadable, corrupted or truncated file, empty audio, NaN/Inf, float samples far beyond
+        [-1, 1], wrong dtype or shape, bad sampling rate, longer than `max_seconds`; in strict mode also silence and
+        clipping.
     """
-    source, samples, rate = _read(audio, sampling_rate, name)
+    source, samples, rate = _read(audio, sampling_rate, name, max_seconds)
     samples = _as_mono_float(samples, source)
     rate = _check_rate(rate, source)
     if not np.all(np.isfinite(samples)):
@@ -150,19 +169,31 @@ def load_audio(
         raise AudioError(source, f"contains {bad} NaN or infinite sample(s)")
     duration = samples.size / rate
     if max_seconds is not None and duration > max_seconds:
-        raise AudioError(source, f"{duration:.1f} s long, longer than the limit of {max_seconds:g} s (max_seconds)")
+        raise AudioError(source, _too_long(duration, max_seconds))
+    # Range checks come before resampling: the resampler would spread (and may overflow on) absurd values.
+    peak = float(np.max(np.abs(samples)))
+    if peak > MAX_FLOAT_PEAK:
+        raise AudioError(
+            source, f"peak {peak:.3g} is not float audio in [-1, 1]; pass integer PCM as int16/int32, or scale it"
+        )
+    clipped = _at_full_scale(samples)  # counted before clipping: samples beyond full scale are clipped samples
+    if peak > 1.0:
+        samples = np.clip(samples, -1.0, 1.0)
     if rate != target_rate:
         import librosa
 
         samples = librosa.resample(samples, orig_sr=rate, target_sr=target_rate).astype(np.float32)
         if samples.size == 0:
             raise AudioError(source, f"too short to resample from {rate} Hz ({duration * 1000:.2f} ms)")
+        # Band-limited resampling rings past full scale next to loud steps; the result must stay in [-1, 1].
+        clipped = clipped or _at_full_scale(samples)
+        np.clip(samples, -1.0, 1.0, out=samples)
 
     flags = []
     peak = float(np.max(np.abs(samples)))
     if peak < SILENCE_PEAK:
         flags.append("silent")
-    if np.count_nonzero(np.abs(samples) >= CLIP_LEVEL) >= max(1, CLIP_FRACTION * samples.size):
+    if clipped:
         flags.append("clipped")
     if strict and flags:
         detail = {"silent": f"silent (peak {20 * np.log10(max(peak, 1e-12)):.0f} dBFS)",
@@ -171,15 +202,38 @@ def load_audio(
     return LoadedAudio(np.ascontiguousarray(samples, dtype=np.float32), target_rate, source, rate, flags)
 
 
-def _read(audio: Any, sampling_rate: int | None, name: str | None) -> tuple[str, np.ndarray, int]:
+def _too_long(duration: float, max_seconds: float) -> str:
+    return f"{duration:.1f} s long, longer than the limit of {max_seconds:g} s (max_seconds)"
+
+
+def _at_full_scale(samples: np.ndarray) -> bool:
+    """Whether at least `CLIP_FRACTION` of `samples` (and at least one) sit at or beyond full scale."""
+    return bool(np.count_nonzero(np.abs(samples) >= CLIP_LEVEL) >= max(1, CLIP_FRACTION * samples.size))
+
+
+def _refuse_long_header(source: str, seconds: float | None, max_seconds: float | None, estimate: bool) -> None:
+    """Refuse a file whose header announces more than `max_seconds`, before decoding it (an hour of audio is a GB
+    of float32). A header duration that may be an estimate refuses only with a margin: the exact check after
+    decoding still applies, so the margin never lets a long file through."""
+    if max_seconds is None or seconds is None or not np.isfinite(seconds):
+        return
+    if seconds > max_seconds * (_ESTIMATE_MARGIN if estimate else 1.0):
+        raise AudioError(source, _too_long(seconds, max_seconds))
+
+
+def _read(
+    audio: Any, sampling_rate: int | None, name: str | None, max_seconds: float | None = None
+) -> tuple[str, np.ndarray, int]:
     if isinstance(audio, LoadedAudio):
         return name or audio.source, audio.array, audio.sampling_rate
     if isinstance(audio, (str, os.PathLike)):
         path = os.fspath(audio)
-        return (name or path, *_read_file(path, name or path))
+        if not path:  # os.path.exists("") is False: without this the message would be ": file not found"
+            raise AudioError(name or "<empty path>", "the path is an empty string")
+        return (name or path, *_read_file(path, name or path, max_seconds))
     if isinstance(audio, (bytes, bytearray, memoryview)):
         source = name or "<bytes>"
-        return (source, *_decode_bytes(bytes(audio), source))
+        return (source, *_decode_bytes(bytes(audio), source, max_seconds))
     if isinstance(audio, Mapping):
         if audio.get("array") is not None:
             rate = audio.get("sampling_rate", sampling_rate)
@@ -188,12 +242,13 @@ def _read(audio: Any, sampling_rate: int | None, name: str | None) -> tuple[str,
             return name or audio.get("path") or "<array>", _to_numpy(audio["array"], name or "<array>"), rate
         if audio.get("bytes"):
             source = name or audio.get("path") or "<bytes>"
-            return (source, *_decode_bytes(bytes(audio["bytes"]), source))
+            return (source, *_decode_bytes(bytes(audio["bytes"]), source, max_seconds))
         if audio.get("path"):
-            return _read(audio["path"], sampling_rate, name)
+            return _read(audio["path"], sampling_rate, name, max_seconds)
         raise AudioError(name or "<dict>", f"expected a dict with 'array', 'bytes' or 'path', got keys {sorted(audio)}")
     if hasattr(audio, "get_all_samples"):  # torchcodec AudioDecoder, as datasets 5 returns for Audio columns
         source = name or getattr(audio, "_hf_encoded", {}).get("path") or "<AudioDecoder>"
+        _refuse_long_header(source, _ffmpeg_header_seconds(audio), max_seconds, estimate=True)
         try:
             decoded = audio.get_all_samples()
         except Exception as e:
@@ -208,14 +263,25 @@ def _read(audio: Any, sampling_rate: int | None, name: str | None) -> tuple[str,
 
 def _to_numpy(samples: Any, source: str) -> np.ndarray:
     if hasattr(samples, "detach"):  # torch.Tensor
-        samples = samples.detach().cpu().numpy()
+        tensor = samples.detach().cpu()
+        if tensor.is_floating_point():
+            # numpy has no bfloat16 (and float8); float32 holds every float dtype's audio values.
+            tensor = tensor.float()
+        try:
+            return tensor.numpy()
+        except TypeError as e:  # a dtype numpy cannot hold, e.g. torch.complex32 or a quantized type
+            raise AudioError(
+                source, f"wrong dtype {tensor.dtype}; expected float samples or int16/int32 PCM ({e})"
+            ) from e
+        except Exception as e:
+            raise AudioError(source, f"cannot be read as an array of samples ({type(e).__name__}: {e})") from e
     try:
         return np.asarray(samples)
     except Exception as e:
         raise AudioError(source, f"cannot be read as an array of samples ({e})") from e
 
 
-def _read_file(path: str, source: str) -> tuple[np.ndarray, int]:
+def _read_file(path: str, source: str, max_seconds: float | None) -> tuple[np.ndarray, int]:
     if not os.path.exists(path):
         raise AudioError(source, "file not found")
     if os.path.isdir(path):
@@ -223,39 +289,116 @@ def _read_file(path: str, source: str) -> tuple[np.ndarray, int]:
     if os.path.getsize(path) == 0:
         raise AudioError(source, "empty file (0 bytes)")
     if path.lower().endswith(_FFMPEG_SUFFIXES):
-        return _decode_ffmpeg(path, source)
+        return _decode_ffmpeg(path, source, max_seconds)
+    return _decode_soundfile(path, source, max_seconds)
+
+
+def _decode_bytes(data: bytes, source: str, max_seconds: float | None) -> tuple[np.ndarray, int]:
+    return _decode_soundfile(data, source, max_seconds)
+
+
+def _decode_soundfile(path_or_bytes: str | bytes, source: str, max_seconds: float | None) -> tuple[np.ndarray, int]:
+    """Decode with libsndfile (FFmpeg when it cannot), after checking the header: truncation and duration."""
     import soundfile as sf
 
+    what = "audio bytes" if isinstance(path_or_bytes, bytes) else "audio file"
+
+    def opened():  # a fresh stream per call: soundfile leaves a file object wherever it stopped reading
+        return io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else path_or_bytes
+
+    def through_ffmpeg(e: Exception) -> tuple[np.ndarray, int]:
+        try:
+            return _decode_ffmpeg(path_or_bytes, source, max_seconds)
+        except AudioError:
+            raise AudioError(source, f"unreadable or corrupted {what} ({e})") from e
+
     try:
-        samples, rate = sf.read(path, dtype="float32", always_2d=True)
+        info = sf.info(opened())
     except Exception as e:  # noqa: BLE001 - libsndfile errors come in several types
-        try:
-            return _decode_ffmpeg(path, source)
-        except AudioError:
-            raise AudioError(source, f"unreadable or corrupted audio file ({e})") from e
-    return samples, rate
-
-
-def _decode_bytes(data: bytes, source: str) -> tuple[np.ndarray, int]:
-    import soundfile as sf
-
+        return through_ffmpeg(e)
+    problem = _wav_truncation(path_or_bytes)
+    if problem:
+        raise AudioError(source, problem)
+    # libsndfile says SF_COUNT_MAX frames when it cannot tell (an MP3 without length information).
+    frames = info.frames if 0 < info.frames < 2**62 else None
+    if frames is not None:
+        estimate = info.format in _ESTIMATED_LENGTH_SLACK
+        _refuse_long_header(source, frames / info.samplerate, max_seconds, estimate=estimate)
     try:
-        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        samples, rate = sf.read(opened(), dtype="float32", always_2d=True)
     except Exception as e:  # noqa: BLE001
-        try:
-            return _decode_ffmpeg(data, source)
-        except AudioError:
-            raise AudioError(source, f"unreadable or corrupted audio bytes ({e})") from e
+        samples, rate = through_ffmpeg(e)
+    # libsndfile adjusts a WAV's frame count to what the file holds (hence `_wav_truncation`), but for other
+    # formats it reports the header's count and decodes what is there: fewer frames means a truncated file.
+    short = frames is not None and samples.shape[0] < frames - _ESTIMATED_LENGTH_SLACK.get(info.format, 0)
+    if short and rate == info.samplerate:
+        raise AudioError(source, f"truncated: header says {frames} frames, decoded {samples.shape[0]}")
     return samples, rate
 
 
-def _decode_ffmpeg(path_or_bytes: str | bytes, source: str) -> tuple[np.ndarray, int]:
+def _wav_truncation(path_or_bytes: str | bytes) -> str | None:
+    """The problem with a RIFF/WAVE (or RF64) file whose `data` chunk declares more bytes than the file holds, or
+    `None` (also for other formats, streamed WAVs without a size, and headers too broken to tell).
+
+    libsndfile silently shrinks a truncated WAV's frame count to what is there, so 2 s announced and 6 ms held would
+    load as 6 ms of audio: the header's declared size is read here instead.
+    """
+    if isinstance(path_or_bytes, bytes):
+        return _riff_truncation(io.BytesIO(path_or_bytes), len(path_or_bytes))
+    with open(path_or_bytes, "rb") as f:
+        return _riff_truncation(f, os.fstat(f.fileno()).st_size)
+
+
+def _riff_truncation(stream: Any, total: int) -> str | None:
+    head = stream.read(12)
+    if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64", b"BW64") or head[8:12] != b"WAVE":
+        return None
+    tag = block_align = ds64_data_size = None
+    position = 12
+    for _ in range(_MAX_RIFF_CHUNKS):
+        stream.seek(position)
+        header = stream.read(8)
+        if len(header) < 8:
+            return None
+        chunk, size = header[:4], int.from_bytes(header[4:], "little")
+        body = position + 8
+        if chunk == b"ds64" and size >= 16:  # RF64: 64-bit RIFF and data sizes, the 32-bit ones say 0xFFFFFFFF
+            ds64_data_size = int.from_bytes(stream.read(16)[8:16], "little")
+        elif chunk == b"fmt " and size >= 16:
+            fmt = stream.read(min(size, 26))
+            tag, block_align = int.from_bytes(fmt[0:2], "little"), int.from_bytes(fmt[12:14], "little")
+            if tag == 0xFFFE and len(fmt) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the sub-format GUID opens with the tag
+                tag = int.from_bytes(fmt[24:26], "little")
+        elif chunk == b"data":
+            declared = ds64_data_size if size == 0xFFFFFFFF and ds64_data_size is not None else size
+            held = total - body
+            if declared in _UNKNOWN_DATA_SIZES or held >= declared:
+                return None
+            if tag in _FRAME_ALIGNED_TAGS and block_align:
+                return f"truncated: header says {declared // block_align} frames, file holds {held // block_align}"
+            return f"truncated: header says {declared} bytes of audio data, file holds {held}"
+        position = body + size + (size & 1)  # chunks are padded to an even size
+    return None
+
+
+def _ffmpeg_header_seconds(decoder: Any) -> float | None:
+    """Duration an FFmpeg `AudioDecoder` reads from the container header (an estimate, or `None` if unknown)."""
+    seconds = getattr(getattr(decoder, "metadata", None), "duration_seconds_from_header", None)
+    return float(seconds) if isinstance(seconds, (int, float)) else None
+
+
+def _decode_ffmpeg(path_or_bytes: str | bytes, source: str, max_seconds: float | None) -> tuple[np.ndarray, int]:
     try:
         from torchcodec.decoders import AudioDecoder
     except Exception as e:
         raise AudioError(source, f"needs FFmpeg through torchcodec to decode, which failed to load ({e})") from e
     try:
-        decoded = AudioDecoder(path_or_bytes).get_all_samples()
+        decoder = AudioDecoder(path_or_bytes)
+    except Exception as e:
+        raise AudioError(source, f"unreadable or corrupted audio ({type(e).__name__}: {e})") from e
+    _refuse_long_header(source, _ffmpeg_header_seconds(decoder), max_seconds, estimate=True)
+    try:
+        decoded = decoder.get_all_samples()
     except Exception as e:
         raise AudioError(source, f"unreadable or corrupted audio ({type(e).__name__}: {e})") from e
     return decoded.data.numpy().T, int(decoded.sample_rate)

@@ -34,6 +34,19 @@ class InvalidPromptAudioError(ValueError):
                          f"{shown}{more}. Fix or drop them (validate_prompt_audio(..., drop=True)).")
 
 
+def check_dataset(dataset, what: str = "prompt dataset") -> None:
+    """`dataset` must be a `datasets.Dataset` (map-style: its rows are counted and read by index).
+
+    Raises:
+        `ValueError`: naming what was passed and how to make a dataset of it.
+    """
+    import datasets
+
+    if not isinstance(dataset, datasets.Dataset):
+        raise ValueError(f"The {what} must be a map-style datasets.Dataset, got {type(dataset).__name__}. Make one "  # noqa: TRY004
+                         f"with datasets.Dataset.from_list(rows) (or load_parass2sbench / load_dataset).")
+
+
 def validate_prompt_audio(dataset, audio_column: str = "audio", *, max_seconds: float = 60.0, drop: bool = False):
     """Read every row's audio through the audio door once, before training.
 
@@ -47,8 +60,10 @@ def validate_prompt_audio(dataset, audio_column: str = "audio", *, max_seconds: 
         `datasets.Dataset`: the dataset (without the unusable rows when `drop`).
 
     Raises:
-        `ValueError`: the column is missing; `InvalidPromptAudioError`: unusable rows and `drop=False` (lists them).
+        `ValueError`: not a `datasets.Dataset`, or the column is missing; `InvalidPromptAudioError`: unusable rows and
+            `drop=False` (lists them).
     """
+    check_dataset(dataset)
     if audio_column not in dataset.column_names:
         raise ValueError(f"The prompt dataset has no audio column {audio_column!r}; its columns are "
                          f"{dataset.column_names}. Set prompt_audio_column to the column holding the spoken prompts.")
@@ -90,9 +105,15 @@ def to_policy_rows(dataset, audio_column: str = "audio", *, validate: bool = Tru
 
     Returns:
         `datasets.Dataset`: the rows to train on.
+
+    Raises:
+        `ValueError`: not a dataset, or no `audio_column`; `InvalidPromptAudioError` (see `validate_prompt_audio`).
     """
     if validate:
         return validate_prompt_audio(dataset, audio_column, drop=drop_invalid)
+    if not isinstance(getattr(dataset, "column_names", None), list):  # unvalidated: an IterableDataset is fine
+        raise ValueError(f"The prompt dataset must be a datasets.Dataset or IterableDataset with known columns, "  # noqa: TRY004
+                         f"got {type(dataset).__name__}. Make one with datasets.Dataset.from_list(rows).")
     if audio_column not in dataset.column_names:
         raise ValueError(f"The prompt dataset has no audio column {audio_column!r}; its columns are "
                          f"{dataset.column_names}.")

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..audio import AudioError, load_audio
 from ..constants import SAMPLING_RATE
+from ..io import read_json
 from ..render import format_reply
+from .data import check_dataset
 from .prompts import POLICY_SYSTEM_PROMPT, policy_prompt
 
 logger = logging.getLogger(__name__)
@@ -48,10 +50,19 @@ def demonstration_target(row: dict) -> str | None:
         reference reply (real-corpus rows), which is then no demonstration.
 
     Raises:
-        `ValueError`: the reference reply style is outside the reply vocabulary (names the row id).
+        `ValueError`: the reference reply or its style is not text, or the style is outside the reply vocabulary
+            (names the row id).
     """
-    reply = (row.get("reference_reply") or "").strip()
-    style = (row.get("reference_reply_style") or "").strip()
+    if not isinstance(row, Mapping):
+        raise ValueError(f"A demonstration row must be a dict, got {type(row).__name__}.")  # noqa: TRY004
+    values = {}
+    for column in ("reference_reply", "reference_reply_style"):
+        value = row.get(column) or ""
+        if not isinstance(value, str):
+            raise ValueError(f"Demonstration row {row.get('id')!r}: {column} {value!r} is a {type(value).__name__}; "  # noqa: TRY004
+                             f"expected text.")
+        values[column] = value.strip()
+    reply, style = values["reference_reply"], values["reference_reply_style"]
     if not reply or not style:
         return None
     try:
@@ -73,12 +84,21 @@ def demonstration_rows(dataset, limit: int | None = None):
         `datasets.Dataset`: the demonstrations.
 
     Raises:
-        `ValueError`: the reference columns are missing, or no row has a reference reply.
+        `ValueError`: not a `datasets.Dataset`, the reference columns are missing or do not hold text, a `limit` that
+            is not a positive number, or no row has a reference reply.
     """
+    check_dataset(dataset, "demonstration dataset")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise ValueError(f"limit={limit!r}; expected a positive number of demonstrations, or None for all.")
     missing = [c for c in ("reference_reply", "reference_reply_style") if c not in dataset.column_names]
     if missing:
         raise ValueError(f"The dataset has no {missing} column(s) (its columns are {dataset.column_names}); SFT "
                          f"demonstrations need a reference reply and its style (ParaS2SBench synthetic rows).")
+    for column in ("reference_reply", "reference_reply_style"):
+        dtype = getattr(dataset.features[column], "dtype", None)
+        if dtype not in ("string", "large_string", "null"):  # an all-empty column is typed null
+            raise ValueError(f"The dataset's column {column!r} holds {dtype or dataset.features[column]}, not text; "
+                             f"SFT demonstrations need the reference reply and its style as strings.")
 
     def has_target(reply, style):
         return bool((reply or "").strip() and (style or "").strip())
@@ -93,8 +113,6 @@ def demonstration_rows(dataset, limit: int | None = None):
         raise ValueError(f"None of the {total} rows has a reference reply: nothing to train on. Use a synthetic "
                          f"ParaS2SBench config (e.g. dataset_config='synthetic', split='train').")
     if limit is not None:
-        if limit < 1:
-            raise ValueError(f"limit={limit}; expected a positive number of demonstrations, or None for all.")
         kept = kept.select(range(min(limit, len(kept))))
     return kept
 
@@ -156,6 +174,9 @@ class AudioSFTCollator:
         """One row's processor outputs (batch of one) with its `labels`."""
         import torch
 
+        if not isinstance(row, Mapping):
+            raise ValueError(f"AudioSFTCollator got a {type(row).__name__} as a row; expected the dataset's rows "  # noqa: TRY004
+                             f"(dicts).")
         row_id = row.get("id", "<no id>")
         target = demonstration_target(row)
         if target is None:
@@ -232,7 +253,8 @@ def merge_lora_and_save(adapter_dir: str, output_dir: str, base_model: str | Non
         `str`: `output_dir`.
 
     Raises:
-        `ValueError`: `adapter_dir` holds no PEFT adapter, or no base model is known.
+        `ValueError`: `adapter_dir` holds no PEFT adapter or a damaged `adapter_config.json`, or no base model is
+            known.
     """
     try:
         from peft import PeftConfig, PeftModel
@@ -241,8 +263,13 @@ def merge_lora_and_save(adapter_dir: str, output_dir: str, base_model: str | Non
     import torch
     from transformers import AutoModelForMultimodalLM, AutoProcessor
 
-    if not os.path.exists(os.path.join(adapter_dir, "adapter_config.json")):
+    config_file = os.path.join(adapter_dir, "adapter_config.json")
+    if not os.path.exists(config_file):
         raise ValueError(f"{adapter_dir!r} holds no PEFT adapter (no adapter_config.json).")
+    # read it here first: peft would answer a damaged file with a bare JSONDecodeError that does not name it
+    if not isinstance(read_json(config_file, "PEFT adapter config"), dict):
+        raise ValueError(f"{config_file}: expected a JSON object (the PEFT adapter config); save the "  # noqa: TRY004
+                         f"adapter again.")
     peft_config = PeftConfig.from_pretrained(adapter_dir)
     base_model = base_model or peft_config.base_model_name_or_path
     if not base_model:

@@ -28,6 +28,7 @@ import os
 from collections.abc import Mapping, Sequence
 
 from ..constants import DIMENSIONS, SAMPLING_RATE, STYLES
+from ..io import files_fingerprint, resolve_inside
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,12 @@ def load_polytone(path: str, *, split: str = "train", dimension: str | None = No
                   audio_column: str = "audio", **load_kwargs):
     """Load PolyTone rows (or any audio classification data) for one dimension.
 
+    A local folder is checked before `datasets` reads it: every row of a metadata file (`metadata.jsonl`,
+    `metadata.csv`) must name, in `file_name`, an audio file that exists inside the metadata file's folder (no
+    absolute path, no `..`, no symlink leading out). Its prepared rows are cached under a hash of what its files other
+    than the clips hold (`io.files_fingerprint`), so an edited metadata file is seen on the next load even when the
+    edit kept the file's modification time; the clips are kept as paths and read when a row is decoded.
+
     Args:
         path (`str`): an audiofolder (a PolyTone export: `<split>/metadata.jsonl` + audio files), a folder written by
             `Dataset.save_to_disk` / `DatasetDict.save_to_disk`, or a name `datasets.load_dataset` resolves.
@@ -78,16 +85,51 @@ def load_polytone(path: str, *, split: str = "train", dimension: str | None = No
         `datasets.Dataset`
 
     Raises:
-        `ValueError`: a missing split, audio or label column, or labels outside the dimension's styles.
+        `ValueError`: a missing folder; a metadata line that is not a JSON object, names no audio file, or names one
+            outside its folder or missing (naming the file and line); a missing split, audio or label column, or
+            labels outside the dimension's styles.
     """
     import datasets
+    import pyarrow
 
+    path = os.fspath(path)
+    if not os.path.exists(path) and _looks_local(path):
+        raise ValueError(f"{path}: no such folder. Pass a PolyTone export folder, a save_to_disk folder or a Hub "
+                         f"dataset name.")
     if os.path.isfile(os.path.join(path, "dataset_dict.json")) or os.path.isfile(os.path.join(path, "state.json")):
-        loaded = datasets.load_from_disk(path)
-    elif os.path.isdir(path) and _has_metadata(path):
-        loaded = datasets.load_dataset("audiofolder", data_dir=path, **load_kwargs)
+        try:
+            loaded = datasets.load_from_disk(path)
+        except (OSError, ValueError) as e:  # a damaged or partly copied state.json / dataset_info.json
+            raise ValueError(f"{path}: a save_to_disk folder that datasets cannot read ({e}). Save the dataset "
+                             f"again, or copy the whole folder.") from None
+    elif os.path.isdir(path):
+        metadata = _metadata_files(path)
+        for file in metadata:
+            _check_metadata(file)
+        # datasets keys its cache of local files on their modification times only: a metadata file replaced with
+        # its time kept (`cp -p`, `rsync -t`, an unpacked archive) would give back the old rows. The config's
+        # description is the one field every builder has that goes into the cache key, so it carries the content
+        # hash. The clips are left out: datasets stores their paths and reads them when a row is decoded.
+        load_kwargs.setdefault("description", f"content {files_fingerprint(_data_files(path), root=path)}")
+        try:
+            if metadata:
+                loaded = datasets.load_dataset("audiofolder", data_dir=path, **load_kwargs)
+            else:
+                loaded = datasets.load_dataset(path, **load_kwargs)
+        except (datasets.exceptions.DatasetGenerationError, pyarrow.ArrowException) as e:
+            # metadata rows are parsed by pyarrow (a column of mixed types is its error), rows by the builder
+            cause = e.__cause__ or e.__context__ or e
+            what = "audiofolder" if metadata else "folder"
+            raise ValueError(f"{path}: datasets cannot build the rows of this {what} ({cause}). Every value of a "
+                             f"column must have one type (all strings, or all numbers).") from e
+        except FileNotFoundError as e:  # an empty folder, or one without a file datasets reads
+            raise ValueError(f"{path}: no metadata file and no data file datasets can read ({e}); a PolyTone export "
+                             f"has <split>/metadata.jsonl next to its clips.") from e
     else:
-        loaded = datasets.load_dataset(path, **load_kwargs)
+        try:
+            loaded = datasets.load_dataset(path, **load_kwargs)
+        except (FileNotFoundError, ConnectionError) as e:  # DatasetNotFoundError is a FileNotFoundError
+            raise ValueError(f"{path}: neither a local folder nor a dataset datasets can load ({e}).") from e
     if isinstance(loaded, datasets.DatasetDict):
         if split not in loaded:
             raise ValueError(f"{path}: no split {split!r}; it has {sorted(loaded)}.")
@@ -108,11 +150,101 @@ def load_polytone(path: str, *, split: str = "train", dimension: str | None = No
     return loaded
 
 
-def _has_metadata(folder: str) -> bool:
-    for _root, _dirs, files in os.walk(folder):
-        if any(f in ("metadata.jsonl", "metadata.csv", "metadata.parquet") for f in files):
-            return True
-    return False
+METADATA_FILES = ("metadata.jsonl", "metadata.csv", "metadata.parquet")
+"""The metadata files of an audiofolder (`datasets`' names)."""
+
+
+def _looks_local(path: str) -> bool:
+    """A path that can only mean a local folder (a Hub name is `name` or `user/name`)."""
+    return (os.path.isabs(path) or path.startswith(("./", "../", "~")) or path in (".", "..")
+            or path.count("/") > 1)
+
+
+def _walk(folder: str):
+    """The files under `folder` that `datasets` reads: hidden (`.x`) and private (`__x`) files and folders are
+    skipped, as its data file patterns skip them."""
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
+        for name in sorted(files):
+            if not name.startswith((".", "__")):
+                yield os.path.join(root, name)
+
+
+def _metadata_files(folder: str) -> list[str]:
+    return [p for p in _walk(folder) if os.path.basename(p) in METADATA_FILES]
+
+
+def _data_files(folder: str) -> list[str]:
+    """The files whose content the prepared rows hold: all but the audio clips (kept as paths, read on decode)."""
+    from datasets.packaged_modules.audiofolder.audiofolder import AudioFolder
+
+    audio = tuple(e.lower() for e in AudioFolder.EXTENSIONS)
+    return [p for p in _walk(folder) if not p.lower().endswith(audio)]
+
+
+def _metadata_rows(path: str):
+    """(line or row number, record) of a metadata file; `ValueError` naming the file and line when it is damaged.
+
+    (Not `io.JsonlLog`: that reader of the program's own logs cuts a last line without a newline, which in a
+    hand-written metadata file is a whole row, and it would rewrite the user's file.)
+    """
+    import csv
+    import json
+
+    if path.endswith(".parquet"):
+        import pyarrow
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path)
+        except (OSError, pyarrow.ArrowException) as e:
+            raise ValueError(f"{path}: not a readable Parquet file ({e}).") from None
+        yield from enumerate(table.to_pylist(), 1)
+        return
+    try:
+        with open(path, encoding="utf-8-sig", newline="" if path.endswith(".csv") else None) as f:
+            if path.endswith(".csv"):
+                reader = csv.DictReader(f)
+                for record in reader:
+                    yield reader.line_num, record
+                return
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError as e:
+                    raise ValueError(f"{path}, line {number}: not valid JSON ({e}).") from None
+                if not isinstance(record, dict):
+                    raise ValueError(f"{path}, line {number}: expected a JSON object, got "  # noqa: TRY004
+                                     f"{type(record).__name__}.")
+                yield number, record
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text ({e}).") from None
+
+
+def _check_metadata(path: str) -> None:
+    """Every row of an audiofolder metadata file names audio files that exist inside the file's folder.
+
+    Raises:
+        `ValueError`: naming the file, the line and the value.
+    """
+    folder = os.path.dirname(path)
+    for number, record in _metadata_rows(path):
+        where = f"{path}, line {number}"
+        names = [(k, v) for k, v in record.items() if k == "file_name" or k.endswith("_file_name")]
+        names += [(k, item) for k, v in record.items() if k == "file_names" or k.endswith("_file_names")
+                  for item in (v if isinstance(v, list) else [v])]
+        if not names:
+            raise ValueError(f"{where}: no file_name; every row names its audio file, relative to {folder}.")
+        for key, value in names:
+            if not isinstance(value, str):
+                raise ValueError(f"{where}: {key} {value!r} is a {type(value).__name__}, not a path; "  # noqa: TRY004
+                                 f"expected a path relative to {folder}.")
+            full = resolve_inside(folder, value, what=f"{where}: {key}")
+            if not os.path.isfile(full):
+                raise ValueError(f"{where}: {key} {value!r}: no such file {full}; put the clip there or drop the "
+                                 f"row.")
 
 
 def text_layer_texts(split: str, dimension: str | None = None, n: int | None = None) -> list[dict]:

@@ -23,18 +23,19 @@ Columns:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import MISSING
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..audio import AudioError, load_audio
 from ..constants import DIMENSIONS, SAMPLING_RATE, SCORE_MAX, SCORE_MIN
+from ..io import read_json, resolve_inside
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +96,8 @@ def pairs_to_dataset(rows: Sequence[Mapping]):
     `sampling_rate` are taken to be at 16 kHz.
 
     Raises:
-        `ValueError`: no rows, an unknown dimension, or a teacher score that is missing or off the scale (names the
-            row).
+        `ValueError`: no rows, a row that is not a dict or lacks an audio column, an unknown dimension, or a teacher
+            score that is missing or off the scale (names the row).
     """
     import datasets
 
@@ -104,7 +105,14 @@ def pairs_to_dataset(rows: Sequence[Mapping]):
         raise ValueError("No teacher pairs: nothing to train or evaluate on.")
     records = []
     for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise ValueError(f"pair {i} is a {type(row).__name__}, not a dict; expected dicts with the columns "  # noqa: TRY004
+                             f"{list(PAIR_COLUMNS)}.")
         where = f"pair {row.get('id', i)!r}"
+        missing = [c for c in ("query_audio", "response_audio") if c not in row]
+        if missing:
+            raise ValueError(f"{where}: missing {missing}; every pair needs query_audio, response_audio and "
+                             f"teacher_score.")
         score = check_teacher_score(row.get("teacher_score"), where)
         if score is None:
             raise ValueError(f"{where} has no teacher_score; leave such pairs out (and count them) before building.")
@@ -163,9 +171,12 @@ def pairs_from_run(run_dir: str | os.PathLike, dataset=None, *, score_field: str
         `TeacherPairs`: query audio as the benchmark's 16 kHz samples, response audio as absolute paths.
 
     Raises:
-        `ValueError`: no `results.jsonl` in `run_dir`, a bad `score_field`, or no pair left.
+        `ValueError`: no `results.jsonl` in `run_dir`, a bad `score_field`, or no pair left; a damaged `run.json` or
+            `results.jsonl` line, a record without the fields `parass2s evaluate` writes or with a score that is not a
+            number, a `response_path` that leads outside `run_dir` (naming the file and the record); benchmark rows
+            without `id` or `audio`.
     """
-    from ..evaluation.records import STATUS_EMPTY, ItemRecord
+    from ..evaluation.records import STATUS_EMPTY
     from ..evaluation.runner import RESULTS_FILE, RUN_FILE
     from ..evaluation.store import JsonlLog
 
@@ -176,30 +187,40 @@ def pairs_from_run(run_dir: str | os.PathLike, dataset=None, *, score_field: str
     if not os.path.exists(results_path):
         raise ValueError(f"{run_dir} holds no {RESULTS_FILE}: pass the folder of a finished `parass2s evaluate` run.")
     identity = {}
-    if os.path.exists(os.path.join(run_dir, RUN_FILE)):
-        with open(os.path.join(run_dir, RUN_FILE)) as f:
-            identity = json.load(f)
+    run_file = os.path.join(run_dir, RUN_FILE)
+    if os.path.exists(run_file):
+        identity = read_json(run_file, "run file")
+        if not isinstance(identity, dict):
+            raise ValueError(f"{run_file}: expected a JSON object (the run file), got {type(identity).__name__}.")
     records = {}
-    for line in JsonlLog(results_path):
-        record = ItemRecord.from_dict(line)
+    for number, line in enumerate(JsonlLog(results_path), 1):
+        record = _run_record(line, f"{results_path}, record {number}")
         if identity and (record.system_fingerprint, record.judge_fingerprint) != (
                 identity.get("system_fingerprint"), identity.get("judge_fingerprint")):
             continue
         records[(record.id, record.sample)] = record
     if dataset is None:
         dataset = _run_dataset(run_dir, identity)
+    lacking = [c for c in ("id", "audio") if c not in (getattr(dataset, "column_names", None) or [])]
+    if lacking:
+        raise ValueError(f"the benchmark rows have no column(s) {lacking} (columns: "
+                         f"{getattr(dataset, 'column_names', None)}); pass the rows the run evaluated, with `id` and "
+                         f"`audio`.")
     meta = dataset.select_columns([c for c in dataset.column_names if c != "audio"]).to_list()
     index_of = {row["id"]: i for i, row in enumerate(meta)}
 
     skipped, rows = Counter(), []
     for (record_id, sample), record in records.items():
+        where = f"{results_path}, record {record_id!r} (sample {sample})"
         if record.status == STATUS_EMPTY and not include_empty:
             skipped["empty_response"] += 1
             continue
         if record.score is None and record.score_expected is None:
             skipped["no_score"] += 1
             continue
-        path = os.path.join(run_dir, record.response_path) if record.response_path else None
+        # the response must be a file of the run folder: a results line must not make training read /etc/passwd
+        path = resolve_inside(run_dir, record.response_path, f"{where}: response_path") if record.response_path \
+            else None
         if path is None or not os.path.exists(path):
             skipped["no_response_audio"] += 1
             continue
@@ -211,6 +232,7 @@ def pairs_from_run(run_dir: str | os.PathLike, dataset=None, *, score_field: str
             score = record.score
         else:
             score = record.score_expected if score_field == "score_expected" else record.score
+        score = check_teacher_score(score, where)
         if score is None:
             skipped["no_score"] += 1
             continue
@@ -234,11 +256,36 @@ def pairs_from_run(run_dir: str | os.PathLike, dataset=None, *, score_field: str
     return TeacherPairs(pairs_to_dataset(rows), skipped)
 
 
+def _run_record(line: dict, where: str):
+    """One `results.jsonl` line as an `ItemRecord`; `ValueError` naming the file and record when it lacks a field
+    `parass2s evaluate` writes or holds one of the wrong type."""
+    from ..evaluation.records import ItemRecord
+
+    names = f"{where} ({line['id']!r})" if "id" in line else where
+    required = [name for name, spec in ItemRecord.__dataclass_fields__.items()
+                if spec.default is MISSING and spec.default_factory is MISSING]
+    missing = [name for name in required if name not in line]
+    if missing:
+        raise ValueError(f"{names}: missing field(s) {missing}; expected a line as `parass2s evaluate` writes it.")
+    if not isinstance(line["id"], (str, int)) or isinstance(line["id"], bool):
+        raise ValueError(f"{names}: id {line['id']!r} is a {type(line['id']).__name__}; expected a string.")  # noqa: TRY004
+    if not isinstance(line["sample"], int) or isinstance(line["sample"], bool):
+        raise ValueError(f"{names}: sample {line['sample']!r} is not an integer.")  # noqa: TRY004
+    if not isinstance(line.get("response_path") or "", str):
+        raise ValueError(f"{names}: response_path {line['response_path']!r} is not a path.")  # noqa: TRY004
+    record = ItemRecord.from_dict(line)
+    record.id = str(record.id)
+    return record
+
+
 def _run_dataset(run_dir: str, identity: Mapping):
     """The benchmark rows an evaluation run evaluated, from its `run.json`."""
     from ..bench import load_parass2sbench
 
     spec = identity.get("dataset") or {}
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"{run_dir}/run.json: 'dataset' is a {type(spec).__name__}; expected an object with the "  # noqa: TRY004
+                         f"dataset settings. Pass the benchmark rows as `dataset`.")
     if not spec.get("config"):
         raise ValueError(f"{run_dir}/run.json does not name its dataset; pass the benchmark rows as `dataset` "
                          f"(or --dataset_config on the command line).")
@@ -261,12 +308,16 @@ def score_pairs_with_judge(judge, items: Sequence, *, score_field: str = "score_
 
     Returns:
         `TeacherPairs`; judge failures (`missing`, `invalid_input`) are skipped and counted by status.
+
+    Raises:
+        `ValueError`: a bad `score_field`, no items, a dict item with unknown fields or without the two clips, or no
+            pair scored.
     """
-    from ..judge.items import STATUS_OK, JudgeItem
+    from ..judge.items import STATUS_OK
 
     if score_field not in SCORE_FIELDS:
         raise ValueError(f"score_field must be one of {list(SCORE_FIELDS)}, got {score_field!r}.")
-    items = [JudgeItem(**item) if isinstance(item, Mapping) else item for item in items]
+    items = [_judge_item(item, i) for i, item in enumerate(items)]
     if not items:
         raise ValueError("No pairs to score.")
     skipped, rows = Counter(), []
@@ -293,6 +344,24 @@ def score_pairs_with_judge(judge, items: Sequence, *, score_field: str = "score_
     if not rows:
         raise ValueError(f"The judge scored none of the {len(items)} pairs ({dict(skipped)}).")
     return TeacherPairs(pairs_to_dataset(rows), skipped)
+
+
+def _judge_item(item, index: int):
+    """A `JudgeItem` from a dict (its fields named in the message when a key is unknown or missing)."""
+    from dataclasses import fields
+
+    from ..judge.items import JudgeItem
+
+    if not isinstance(item, Mapping):
+        return item
+    known = [f.name for f in fields(JudgeItem)]
+    unknown = [k for k in item if k not in known]
+    missing = [k for k in ("query_audio", "response_audio") if k not in item]
+    if unknown or missing:
+        problems = ([f"unknown field(s) {unknown}"] if unknown else []) + ([f"missing {missing}"] if missing else [])
+        name = repr(item["item_id"]) if item.get("item_id") else index
+        raise ValueError(f"item {name}: {'; '.join(problems)}; a JudgeItem has the fields {known}.")
+    return JudgeItem(**item)
 
 
 def pairs_from_function(queries: Sequence, responses: Sequence, fn: Callable[[np.ndarray, np.ndarray], float | None],
@@ -356,14 +425,28 @@ def rendered_candidates(rows, renderer, *, styles_per_query: int = 2, seed: int 
 
     Returns:
         `list[JudgeItem]` with `item_id` `<row id>__<reply style>`.
+
+    Raises:
+        `ValueError`: a row without `id` or `audio`, a reference reply that is not text (naming the row), or no row
+            with a reference reply.
     """
     from ..constants import REPLY_STYLES
     from ..judge.items import JudgeItem
 
     rng = np.random.default_rng(seed)
     items = []
-    for row in rows:
-        reply, own = (row.get("reference_reply") or "").strip(), row.get("reference_reply_style")
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise ValueError(f"row {i} is a {type(row).__name__}, not a dict; expected ParaS2SBench rows.")  # noqa: TRY004
+        missing = [c for c in ("id", "audio") if c not in row]
+        if missing:
+            raise ValueError(f"row {row.get('id', i)!r} has no {missing[0]!r}; candidates need ParaS2SBench rows with "
+                             f"`id`, `audio` and a reference reply.")
+        reply, own = row.get("reference_reply") or "", row.get("reference_reply_style")
+        if not isinstance(reply, str):
+            raise ValueError(f"row {row['id']!r}: reference_reply {reply!r} is a {type(reply).__name__}; expected "  # noqa: TRY004
+                             f"text.")
+        reply = reply.strip()
         if not reply or own not in REPLY_STYLES:
             continue
         query = load_audio(row["audio"], name=f"query {row['id']}").array
@@ -398,12 +481,15 @@ def split_pairs(dataset, eval_fraction: float = 0.1, seed: int = 0):
         `datasets.DatasetDict` with `train` and `test`.
 
     Raises:
-        `ValueError`: `eval_fraction` outside (0, 1), or fewer than two queries.
+        `ValueError`: `eval_fraction` outside (0, 1), no `id` column, or fewer than two queries.
     """
     import datasets
 
     if not 0 < eval_fraction < 1:
         raise ValueError(f"eval_fraction must be between 0 and 1 (exclusive), got {eval_fraction!r}.")
+    if "id" not in (getattr(dataset, "column_names", None) or []):
+        raise ValueError(f"the pairs have no 'id' column (columns: {getattr(dataset, 'column_names', None)}); pass "
+                         f"teacher pairs as the pair builders return them.")
     keys = [query_key(i) for i in dataset["id"]]
     queries = sorted(set(keys))
     if len(queries) < 2:

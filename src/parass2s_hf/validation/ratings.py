@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from ..constants import SCORE_MAX, SCORE_MIN
 from ..evaluation.records import SCORED_STATUSES
 from ..evaluation.store import JsonlLog
+from ..io import read_json
 
 REQUIRED_COLUMNS = ("id", "human_score")
 OPTIONAL_COLUMNS = ("system", "dimension", "subset", "judge_score")
@@ -121,7 +122,7 @@ def _is_jsonl(path: str) -> bool:
         return True
     if lower.endswith((".csv", ".tsv")):
         return False
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:  # the first character decides; decoding is checked later
         head = f.read(4096).lstrip()
     return head.startswith("{")
 
@@ -139,12 +140,29 @@ def read_ratings(path: str | os.PathLike) -> list[dict]:
         `line` (the row's line number in the file).
 
     Raises:
-        `ValueError`: a missing file, missing columns (named, with the file), an empty id, or a `human_score` that is
-            not a number in 1-5, or a `judge_score` that is not a number (naming the line).
+        `ValueError`: a missing file or one that is not UTF-8 text, missing columns (named, with the file), a damaged
+            JSONL line, an empty id or one that is a list or object, or a `human_score` that is not a number in 1-5,
+            or a `judge_score` that is not a number (`true` is none; naming the line).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"ratings file {path!r} does not exist.")
+    try:
+        raw, columns = _read_raw(path)
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text ({e}); save the ratings file as UTF-8 (CSV or JSONL).") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        found = sorted(c for c in columns if c)
+        raise ValueError(f"ratings file {path}: missing required column(s) {missing} (columns found: {found}); a "
+                         f"ratings file needs {list(REQUIRED_COLUMNS)} and may have {list(OPTIONAL_COLUMNS)}.")
+    if not raw:
+        raise ValueError(f"ratings file {path} holds no ratings.")
+    return [_parse_row(path, number, record) for number, record in raw]
+
+
+def _read_raw(path: str) -> tuple[list[tuple[int, dict]], set]:
+    """The rows of a ratings file as (line number, record), and the columns found."""
     raw: list[tuple[int, dict]] = []
     if _is_jsonl(path):
         columns: set = set()
@@ -177,18 +195,14 @@ def read_ratings(path: str | os.PathLike) -> list[dict]:
         if not missing:
             for number, record in enumerate(reader, 2):
                 raw.append((number, {(k or "").strip(): v for k, v in record.items()}))
-    if missing:
-        found = sorted(c for c in columns if c)
-        raise ValueError(f"ratings file {path}: missing required column(s) {missing} (columns found: {found}); a "
-                         f"ratings file needs {list(REQUIRED_COLUMNS)} and may have {list(OPTIONAL_COLUMNS)}.")
-    if not raw:
-        raise ValueError(f"ratings file {path} holds no ratings.")
-    return [_parse_row(path, number, record) for number, record in raw]
+    return raw, columns
 
 
-def _text(value) -> str | None:
+def _text(value, where: str = "", column: str = "") -> str | None:
     if value is None:
         return None
+    if isinstance(value, (dict, list)):  # a JSONL value str() would turn into an id nobody can match
+        raise ValueError(f"{where}: {column} {value!r} is a {type(value).__name__}; expected a string.")  # noqa: TRY004
     text = str(value).strip()
     return text or None
 
@@ -199,6 +213,8 @@ def _number(path: str, number: int, column: str, value, *, required: bool) -> fl
             raise ValueError(f"{path}, line {number}: {column} is empty; every rating needs a score in "
                              f"{SCORE_MIN}-{SCORE_MAX}.")
         return None
+    if isinstance(value, (bool, dict, list)):  # float(True) is 1.0: a JSON true is no rating
+        raise ValueError(f"{path}, line {number}: {column} {value!r} is not a number.")  # noqa: TRY004
     try:
         out = float(value)
     except (TypeError, ValueError):
@@ -209,18 +225,26 @@ def _number(path: str, number: int, column: str, value, *, required: bool) -> fl
 
 
 def _parse_row(path: str, number: int, record: dict) -> dict:
-    item = _text(record.get("id"))
+    where = f"{path}, line {number}"
+    item = _text(record.get("id"), where, "id")
     if item is None:
-        raise ValueError(f"{path}, line {number}: id is empty.")
+        raise ValueError(f"{where}: id is empty.")
     human = _number(path, number, "human_score", record.get("human_score"), required=True)
     if not SCORE_MIN <= human <= SCORE_MAX:
-        raise ValueError(f"{path}, line {number}: human_score {human:g} is outside the rating scale "
-                         f"{SCORE_MIN}-{SCORE_MAX}.")
-    group = _text(record.get("subset")) or _text(record.get("dimension"))
-    return {"id": item, "human_score": human, "system": _text(record.get("system")),
+        raise ValueError(f"{where}: human_score {human:g} is outside the rating scale {SCORE_MIN}-{SCORE_MAX}.")
+    group = _text(record.get("subset"), where, "subset") or _text(record.get("dimension"), where, "dimension")
+    return {"id": item, "human_score": human, "system": _text(record.get("system"), where, "system"),
             "group": group.lower() if group else None,
             "judge_score": _number(path, number, "judge_score", record.get("judge_score"), required=False),
             "line": number}
+
+
+def _read_object(path: str, what: str) -> dict:
+    """A JSON file holding an object; `ValueError` naming the file when it is damaged or holds something else."""
+    content = read_json(path, what)
+    if not isinstance(content, dict):
+        raise ValueError(f"{path}: expected a JSON object (the {what}), got {type(content).__name__}.")  # noqa: TRY004
+    return content
 
 
 def _run_name(path: str, manifest: dict) -> str:
@@ -230,8 +254,7 @@ def _run_name(path: str, manifest: dict) -> str:
         return str(manifest["system"]["name"])
     run_file = os.path.join(path, "run.json")
     if os.path.exists(run_file):
-        with open(run_file, encoding="utf-8") as f:
-            name = json.load(f).get("system")
+        name = _read_object(run_file, "run file").get("system")
         if name:
             return str(name)
     return os.path.basename(os.path.normpath(path))
@@ -250,7 +273,8 @@ def read_run(path: str | os.PathLike, judge_field: str = "score") -> RunScores:
         whose status is scored (`ok`, `empty_response`); an item with none has `None` and a reason.
 
     Raises:
-        `ValueError`: an unknown `judge_field`, a folder without `results.jsonl`, or a damaged line.
+        `ValueError`: an unknown `judge_field`, a folder without `results.jsonl`, a damaged line or `manifest.json` /
+            `run.json`, or a line whose `id`, `sample` or score has the wrong type (naming the file and the record).
     """
     if judge_field not in JUDGE_FIELDS:
         raise ValueError(f"judge_field must be one of {list(JUDGE_FIELDS)}, got {judge_field!r}.")
@@ -262,28 +286,43 @@ def read_run(path: str | os.PathLike, judge_field: str = "score") -> RunScores:
     manifest = {}
     manifest_file = os.path.join(path, "manifest.json")
     if os.path.exists(manifest_file):
-        with open(manifest_file, encoding="utf-8") as f:
-            manifest = json.load(f)
+        manifest = _read_object(manifest_file, "run manifest")
+        for key in ("system", "judge"):
+            if manifest.get(key) is not None and not isinstance(manifest[key], dict):
+                raise ValueError(f"{manifest_file}: {key!r} is a {type(manifest[key]).__name__}; expected an object "
+                                 f"(as `parass2s evaluate` writes it).")
     want_system = (manifest.get("system") or {}).get("fingerprint")
     want_judge = (manifest.get("judge") or {}).get("fingerprint")
     latest: dict = {}
     for line in JsonlLog(results):
         if "id" not in line:
             raise ValueError(f"{results}: a line without an id: {json.dumps(line)[:200]}")
+        where = f"{results}, record {line['id']!r}"
+        if isinstance(line["id"], (dict, list)):
+            raise ValueError(f"{where}: id is a {type(line['id']).__name__}; expected a string.")  # noqa: TRY004
+        sample = line.get("sample", 0)
+        if not isinstance(sample, int) or isinstance(sample, bool):
+            raise ValueError(f"{where}: sample {sample!r} is not an integer.")  # noqa: TRY004
         if want_system and line.get("system_fingerprint") not in (None, want_system):
             continue
         if want_judge and line.get("judge_fingerprint") not in (None, want_judge):
             continue
-        latest[(str(line["id"]), line.get("sample", 0))] = line
+        latest[(str(line["id"]), sample)] = line
     out = RunScores(path=path, system=_run_name(path, manifest), judge=manifest.get("judge") or {})
     values: dict = defaultdict(list)
     statuses: dict = defaultdict(list)
-    for (item, _), line in latest.items():
+    for (item, sample), line in latest.items():
         out.subsets.setdefault(item, line.get("subset") or line.get("dimension"))
         value = line.get(judge_field)
         status = line.get("status", "ok")
         if status in SCORED_STATUSES and value is not None:
-            values[item].append(float(value))
+            try:
+                if isinstance(value, bool):
+                    raise TypeError
+                values[item].append(float(value))
+            except (TypeError, ValueError):
+                raise ValueError(f"{results}, record {item!r} (sample {sample}): {judge_field} {value!r} is not a "
+                                 f"number.") from None
         else:
             statuses[item].append(f"{status}" + (f" ({line['reason']})" if line.get("reason") else ""))
     for item in out.subsets:

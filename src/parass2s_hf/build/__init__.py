@@ -11,6 +11,8 @@ parass2s build all      --recipe examples/configs/build_emotion.yaml
 ```
 Each stage reads the previous stage's file in the work folder and appends its own (`workdir.WorkDir`), so a rerun
 skips finished items; `summary.json` says, per stage, how many items went in, came out and were dropped, by reason.
+A damaged line of a stage file is an error naming it; `--repair` (on every stage command and `build all`) moves such
+lines to `<file>.rejected`, keeps the rest and redoes their items. `--overwrite` is for other settings only.
 """
 
 from .workdir import MODES, STAGES, StageSummary, WorkDir

@@ -1,4 +1,8 @@
-"""`parass2s build`: the construction pipeline from the command line (see `parass2s_hf.build`)."""
+"""`parass2s build`: the construction pipeline from the command line (see `parass2s_hf.build`).
+
+Bad input (a damaged stage file, `build.json` or recipe, a path leading outside the work folder, settings that differ
+from the last run's, ...) is reported as one line, `parass2s build: error: <what, where, what to do>`, exit code 2.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import argparse
 import json
 import logging
 import sys
+
+from .workdir import STAGES
 
 
 def _llm(args):
@@ -25,24 +31,28 @@ def _generate(args) -> dict:
 
     config = GenerateConfig(dimension=args.dimension, n=args.n, mode=args.mode, topics=args.topics,
                             test_fraction=args.test_fraction, seed=args.seed)
-    return run_generate(WorkDir(args.out), config, _llm(args), overwrite=args.overwrite)
+    return run_generate(WorkDir(args.out, repair=args.repair), config, _llm(args), overwrite=args.overwrite)
 
 
 def _filter(args) -> dict:
     from .filter import FilterConfig, run_filter
     from .workdir import WorkDir
 
-    return run_filter(WorkDir(args.work), FilterConfig(), _llm(args), overwrite=args.overwrite)
+    return run_filter(WorkDir(args.work, repair=args.repair), FilterConfig(), _llm(args), overwrite=args.overwrite)
 
 
 def _render(args) -> dict:
     from .render_stage import RenderConfig, run_render
     from .workdir import WorkDir
 
-    kwargs = json.loads(args.tts_kwargs) if args.tts_kwargs else {}
+    try:
+        kwargs = json.loads(args.tts_kwargs) if args.tts_kwargs else {}
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--tts-kwargs {args.tts_kwargs!r} is not valid JSON ({e}); expected an object such as "
+                         f"'{{\"device\": \"cuda\"}}'.") from None
     config = RenderConfig(renderer=args.tts, renderer_kwargs=kwargs,
                           **({"voices_per_style": args.voices_per_style} if args.voices_per_style else {}))
-    return run_render(WorkDir(args.work), config, overwrite=args.overwrite)
+    return run_render(WorkDir(args.work, repair=args.repair), config, overwrite=args.overwrite)
 
 
 def _verify(args) -> dict:
@@ -56,7 +66,7 @@ def _verify(args) -> dict:
             raise ValueError(f"--analyzer takes dimension=checkpoint, got {pair!r}.")
         analyzers[dim] = path
     config = VerifyConfig(asr=args.asr, max_wer=args.max_wer, analyzers=analyzers)
-    return run_verify(WorkDir(args.work), config, overwrite=args.overwrite)
+    return run_verify(WorkDir(args.work, repair=args.repair), config, overwrite=args.overwrite)
 
 
 def _export(args) -> dict:
@@ -66,13 +76,13 @@ def _export(args) -> dict:
     config = ExportConfig(out=args.out, push_to_hub=args.push_to_hub, parquet=not args.no_parquet,
                           max_shard_rows=args.max_shard_rows, private=args.private,
                           allow_voice_overlap=args.allow_voice_overlap)
-    return run_export(WorkDir(args.work), config, overwrite=args.overwrite)
+    return run_export(WorkDir(args.work, repair=args.repair), config, overwrite=args.overwrite)
 
 
 def _all(args) -> dict:
     from .recipe import load_recipe, run_recipe
 
-    return run_recipe(load_recipe(args.recipe), stages=args.stages, overwrite=args.overwrite)
+    return run_recipe(load_recipe(args.recipe), stages=args.stages, overwrite=args.overwrite, repair=args.repair)
 
 
 def _summary(args) -> dict:
@@ -92,10 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--temperature", type=float, default=0.7)
         p.add_argument("--seed", type=int, default=0)
 
-    def common(p, work_flag=True):
+    def common(p, work_flag=True, overwrite_help=None):
         if work_flag:
             p.add_argument("--in", dest="work", required=True, help="the build's work folder")
-        p.add_argument("--overwrite", action="store_true", help="redo this stage (and later ones) with new settings")
+        p.add_argument("--overwrite", action="store_true",
+                       help=overwrite_help or "run with settings other than the last run's: delete this stage's output "
+                                              "(and the later stages') first; with the same settings it changes nothing")
+        p.add_argument("--repair", action="store_true",
+                       help="move the damaged lines of the stage files read (not JSON, or a record without its "
+                            "fields) to <file>.rejected and keep the rest; their stage redoes those items")
 
     p = sub.add_parser("generate", help="an LLM writes candidate texts")
     llm_options(p)
@@ -135,12 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true", help="make the Hub repo private")
     p.add_argument("--allow-voice-overlap", action="store_true",
                    help="export although a voice is in both splits (a style with one voice); topics never may")
-    common(p)
+    common(p, overwrite_help="export with settings other than the last export's, and replace an --out folder that "
+                             "is not this work folder's export")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("all", help="every stage of a YAML recipe, in order")
     p.add_argument("--recipe", required=True)
-    p.add_argument("--stages", nargs="+", help="only these stages")
+    p.add_argument("--stages", nargs="+", choices=STAGES, help="only these stages")
     common(p, work_flag=False)
     p.set_defaults(func=_all)
 
@@ -151,11 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run `parass2s build <stage> ...`; returns the exit code (2 for bad input, reported as one line)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
         _print(args.func(args))
-    except ValueError as e:  # bad input: one clear line, not a traceback
-        print(f"parass2s build {args.stage}: error: {e}", file=sys.stderr)
+    except ValueError as e:  # bad input (files named in the message): one clear line, not a traceback
+        message = " ".join(part.strip() for part in str(e).splitlines() if part.strip())
+        print(f"parass2s build: error: {message}", file=sys.stderr)
         return 2
     return 0

@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..bench.features import ROW_FIELDS
 from ..constants import REPLY_STYLES
-from ..evaluation.store import write_json
+from ..io import resolve_inside, write_json
 from ..render.reply_format import format_reply
 from .workdir import MODES, StageSummary, WorkDir
 
@@ -107,8 +107,8 @@ class ExportConfig:
 class _Plan:
     rows: list[dict]
     """Metadata rows in output order (with `file_name`, and `reply_file_name` in sft mode)."""
-    copies: list[tuple[str, str]]
-    """(source path, path relative to out/)."""
+    copies: list[tuple[str, str, str]]
+    """(clip id, source path inside the work folder, path relative to out/)."""
     seconds: list[float]
     """Audio seconds per row (query + reply in sft mode)."""
     summary: StageSummary
@@ -152,13 +152,11 @@ def _plan(work: WorkDir, mode: str) -> _Plan:
 
     def source(clip_id):
         line = rendered[clip_id]
-        if not line.get("file_name"):
-            raise ValueError(f"{work.file('render')}: clip {clip_id!r} has no file_name; the work folder is damaged "
-                             f"(rerun `parass2s build render --overwrite`).")
-        path = os.path.join(work.path, line["file_name"])
+        path = work.clip_path(line)  # never a file from outside the work folder (it would be exported, uploaded)
         if not os.path.isfile(path):
             raise ValueError(f"{work.path}: the audio of clip {clip_id!r} ({line['file_name']}) is missing; rerun "
-                             f"`parass2s build render` on this folder (with --overwrite if it says it is done).")
+                             f"`parass2s build render` on this folder (it renders clips whose file is missing again), "
+                             f"then `parass2s build verify`.")
         return path
 
     def out_name(folder, clip_id, path):
@@ -167,7 +165,7 @@ def _plan(work: WorkDir, mode: str) -> _Plan:
     def add(row, clips, secs):
         """One output row; `clips` are (clip id, source path, path in out/)."""
         rows.append(row)
-        copies.extend((path, name) for _, path, name in clips)
+        copies.extend(clips)
         seconds.append(secs)
         take(*(cid for cid, _, _ in clips))
 
@@ -411,7 +409,8 @@ def push_export(out: str, repo_id: str, *, private: bool = False, api=None) -> s
     return str(url)
 
 
-def run_export(work: WorkDir, config: ExportConfig, api=None, *, overwrite: bool = False) -> dict:
+def run_export(work: WorkDir, config: ExportConfig, api=None, *, overwrite: bool = False,
+               repair: bool = False) -> dict:
     """Export the clips that survived every stage to `config.out` (layouts: see the module docstring).
 
     Args:
@@ -420,13 +419,18 @@ def run_export(work: WorkDir, config: ExportConfig, api=None, *, overwrite: bool
         api (`huggingface_hub.HfApi`, *optional*): the Hub client for `push_to_hub` (a new `HfApi()` by default).
         overwrite (`bool`, *optional*, defaults to `False`): export with settings other than the last export's, and
             replace an `out` folder that is not this work folder's export.
+        repair (`bool`, *optional*, defaults to `False`): move the damaged lines of the stage files (not JSON, or a
+            record without the fields the stages need) to `<file>.rejected` and export the rest, instead of refusing
+            them (see `WorkDir`); rerunning the stages before export redoes those items.
 
     Returns:
         `dict`: the export's run summary: in (clips that passed verify), out (clips exported), dropped by reason.
 
     Raises:
-        `ValueError`: a stage not run yet, an `out` that is not an export of this work folder (without
-            `overwrite`), train and test sharing a topic or a voice (named), or nothing left to export.
+        `ValueError`: a stage not run yet, a damaged stage file line (without `repair`), a clip whose `file_name` leads
+            outside the work folder (named with its stage file and clip id: nothing from elsewhere is copied or
+            uploaded), an `out` that is not an export of this work folder (without `overwrite`), train and test sharing
+            a topic or a voice (named), or nothing left to export.
 
     Example:
     ```python
@@ -439,6 +443,7 @@ def run_export(work: WorkDir, config: ExportConfig, api=None, *, overwrite: bool
     """
     from .card import export_card
 
+    work = work.repairing(repair)
     out = os.path.abspath(config.out)
     _check_out(out, work, overwrite)  # before the settings check, so a foreign `out` is named first
     work.begin("export", asdict(config), overwrite=overwrite)
@@ -464,8 +469,8 @@ def run_export(work: WorkDir, config: ExportConfig, api=None, *, overwrite: bool
             shutil.rmtree(leftover)
     os.makedirs(tmp)
     try:
-        for src, name in plan.copies:
-            dst = os.path.join(tmp, name)
+        for clip_id, src, name in plan.copies:  # the name comes from ids in the stage files: it must stay in out/
+            dst = resolve_inside(tmp, name, what=f"{work.file('render')}: clip {clip_id!r}: exported file name")
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             shutil.copyfile(src, dst)
         if mode == "benchmark":

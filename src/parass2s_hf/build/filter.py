@@ -142,7 +142,8 @@ def _run_chunk(records: list[dict], config: FilterConfig, llm: BuildLLM, mode: s
     return lines
 
 
-def run_filter(work: WorkDir, config: FilterConfig, llm: BuildLLM | None = None, *, overwrite: bool = False) -> dict:
+def run_filter(work: WorkDir, config: FilterConfig, llm: BuildLLM | None = None, *, overwrite: bool = False,
+               repair: bool = False) -> dict:
     """Ask `llm` each filter test about each kept generated record; write `filtered.jsonl` (resumable).
 
     Args:
@@ -151,6 +152,9 @@ def run_filter(work: WorkDir, config: FilterConfig, llm: BuildLLM | None = None,
         llm (`BuildLLM`): the LLM (`llm.make_llm`).
         overwrite (`bool`, *optional*, defaults to `False`): redo the stage (and drop the later stages' output) when
             the folder holds a filter run with other settings; otherwise such a folder is refused.
+        repair (`bool`, *optional*, defaults to `False`): move the damaged lines of the stage files read here (not
+            JSON, or a record without the fields the stages need) to `<file>.rejected`, keep the rest and redo their
+            items, instead of refusing them (see `WorkDir`).
 
     Returns:
         `dict`: the stage summary: `in` = generated records with status ok, `out` = kept, `dropped` by reason kind
@@ -160,13 +164,14 @@ def run_filter(work: WorkDir, config: FilterConfig, llm: BuildLLM | None = None,
 
     if llm is None:
         raise ValueError("run_filter needs an LLM: pass llm=make_llm(<model>) (see parass2s_hf.build.llm).")
+    work = work.repairing(repair)
     work.begin("filter", {**dataclasses.asdict(config), "llm": getattr(llm, "name", type(llm).__name__)},
                overwrite=overwrite)
     records = [r for r in work.require("generate") if r.get("status") == "ok"]
     mode = work.mode()
     done = {line["id"]: line for line in work.read("filter")}
     redo = {i for i, line in done.items() if line.get("status") == "dropped"
-            and reason_kind(line.get("reason", "")) == LLM_ERROR}
+            and reason_kind(line.get("reason") or "") == LLM_ERROR}
     todo = [r for r in records if r["id"] not in done or r["id"] in redo]
     already = len(records) - len(todo)
     log = work.log("filter")
@@ -181,7 +186,8 @@ def run_filter(work: WorkDir, config: FilterConfig, llm: BuildLLM | None = None,
     lines = [final[r["id"]] for r in records]
     summary = StageSummary("filter", items_in=len(records), skipped_done=already,
                            items_out=sum(1 for line in lines if line["status"] == "kept"),
-                           dropped=Counter(reason_kind(line["reason"]) for line in lines if line["status"] != "kept"))
+                           dropped=Counter(reason_kind(line.get("reason") or "") for line in lines
+                                           if line["status"] != "kept"))
     if redo:
         logger.info("filter: asked again about %d records dropped earlier for an llm error", len(redo & set(final)))
     return work.record_summary(summary)

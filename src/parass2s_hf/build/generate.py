@@ -33,8 +33,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
+import json
 import logging
 import math
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -202,6 +204,24 @@ def check_candidate(candidate, dimension: str, mode: str, kept: list[tuple[str, 
     return fields, ""
 
 
+def _ids_downstream(work: WorkDir) -> set[str]:
+    """The record ids the filter and render files of `work` name (read leniently: a damaged line there is for those
+    stages to report, and only costs this stage an id it could have used)."""
+    ids = set()
+    for stage, key in (("filter", "id"), ("render", "record_id")):
+        if not os.path.exists(work.file(stage)):
+            continue
+        with open(work.file(stage), encoding="utf-8", errors="replace") as f:
+            for text in f:
+                try:
+                    value = json.loads(text).get(key)
+                except (ValueError, AttributeError):
+                    continue
+                if isinstance(value, str):
+                    ids.add(value)
+    return ids
+
+
 @dataclass
 class _Job:
     """One chat with the LLM: what it asks for, and how many answers it has had."""
@@ -227,6 +247,9 @@ class _Generator:
         self.n_dropped = 0
         self.topic_use, self.style_use, self.pair_use = Counter(), Counter(), Counter()
         self.lines = work.read("generate")
+        # ids are never given twice: not those in the file, nor those the later stages know (a record whose line
+        # --repair moved away may have filter verdicts and clips: a new record under its id would inherit them)
+        self.used_ids = {line["id"] for line in self.lines} | _ids_downstream(work)
         for line in self.lines:
             self.topic_use[line.get("topic")] += 1
             if line.get("status") == "ok":
@@ -236,7 +259,7 @@ class _Generator:
 
     def _count_kept(self, line: dict) -> None:
         self.kept.append((line["id"], word_set(line["text"])))
-        self.kept_texts.setdefault(line["topic"], []).append(line["text"])
+        self.kept_texts.setdefault(line.get("topic"), []).append(line["text"])
         self.next_k[line["split"]] += 1
         if self.mode != "polytone":
             self.style_use.update(line["styles"])
@@ -267,9 +290,16 @@ class _Generator:
         return _Job(generation_messages(self.dim, self.mode, topic, count, pairs, avoid), topic, count, pairs)
 
     # ---- lines ----
+    def _new_id(self, prefix: str, k: int) -> str:
+        """`<prefix>-<k>` (4 digits), or the first free one after it."""
+        while f"{prefix}-{k:04d}" in self.used_ids:
+            k += 1
+        self.used_ids.add(f"{prefix}-{k:04d}")
+        return f"{prefix}-{k:04d}"
+
     def _keep(self, fields: dict, topic: str) -> dict:
         split = self.splits[topic]
-        record_id = f"{self.dim}-{split}-{self.next_k[split] + 1:04d}"
+        record_id = self._new_id(f"{self.dim}-{split}", self.next_k[split] + 1)
         line = {"id": record_id, "pair_id": record_id, "split": split, "dimension": self.dim, "topic": topic,
                 "scenario": fields["scenario"], "text": fields["text"], "styles": list(fields["styles"]),
                 "per_style": fields["per_style"], "status": "ok", "reason": ""}
@@ -280,8 +310,8 @@ class _Generator:
 
     def _drop(self, topic: str, reason: str, fields: dict | None = None, output: str | None = None) -> None:
         self.n_dropped += 1
-        line = {"id": f"{self.dim}-dropped-{self.n_dropped:04d}", "split": self.splits[topic], "dimension": self.dim,
-                "topic": topic, **(fields or {}), "status": "dropped", "reason": reason}
+        line = {"id": self._new_id(f"{self.dim}-dropped", self.n_dropped), "split": self.splits[topic],
+                "dimension": self.dim, "topic": topic, **(fields or {}), "status": "dropped", "reason": reason}
         if output is not None:
             line["output"] = output[:4000]
         self.log.append(line)
@@ -367,7 +397,7 @@ class _Generator:
         finally:
             bar.close()
         if len(self.kept) < n:
-            dropped = Counter(reason_kind(line["reason"]) for line in self.work.read("generate")
+            dropped = Counter(reason_kind(line.get("reason") or "") for line in self.work.read("generate")
                               if line.get("status") != "ok")
             logger.warning("generate: %d of %d records kept after %d LLM calls in this run (limit %d); dropped so far: "
                            "%s. Rerun to continue; the reasons are in %s.", len(self.kept), n, calls, max_calls,
@@ -376,7 +406,7 @@ class _Generator:
 
 
 def run_generate(work: WorkDir, config: GenerateConfig, llm: BuildLLM | None = None, *,
-                 overwrite: bool = False) -> dict:
+                 overwrite: bool = False, repair: bool = False) -> dict:
     """Ask `llm` for records until `config.n` are kept in `work`'s `generated.jsonl` (resumable).
 
     Args:
@@ -385,6 +415,9 @@ def run_generate(work: WorkDir, config: GenerateConfig, llm: BuildLLM | None = N
         llm (`BuildLLM`): the LLM (`llm.make_llm`).
         overwrite (`bool`, *optional*, defaults to `False`): redo the stage (and drop the later stages' output) when
             the folder holds a generate run with other settings; otherwise such a folder is refused.
+        repair (`bool`, *optional*, defaults to `False`): move the damaged lines of the stage files read here (not
+            JSON, or a record without the fields the stages need) to `<file>.rejected`, keep the rest and redo their
+            items, instead of refusing them (see `WorkDir`).
 
     Returns:
         `dict`: the stage summary: `in` = candidates produced (records the answers held, plus answers that held
@@ -392,6 +425,7 @@ def run_generate(work: WorkDir, config: GenerateConfig, llm: BuildLLM | None = N
     """
     if llm is None:
         raise ValueError("run_generate needs an LLM: pass llm=make_llm(<model>) (see parass2s_hf.build.llm).")
+    work = work.repairing(repair)
     work.begin("generate", {**dataclasses.asdict(config), "llm": getattr(llm, "name", type(llm).__name__)},
                overwrite=overwrite)
     generator = _Generator(work, config, llm)
@@ -400,6 +434,6 @@ def run_generate(work: WorkDir, config: GenerateConfig, llm: BuildLLM | None = N
     lines = work.read("generate")
     summary = StageSummary("generate", items_in=len(lines), skipped_done=already,
                            items_out=sum(1 for line in lines if line.get("status") == "ok"),
-                           dropped=Counter(reason_kind(line.get("reason", "")) for line in lines
+                           dropped=Counter(reason_kind(line.get("reason") or "") for line in lines
                                            if line.get("status") != "ok"))
     return work.record_summary(summary)

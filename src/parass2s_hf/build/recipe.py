@@ -11,7 +11,8 @@ export: {out: data/emo}
 ```
 Each section holds the fields of that stage's config (`GenerateConfig`, `FilterConfig`, `RenderConfig`,
 `VerifyConfig`, `ExportConfig`); a stage without a section is skipped. Every stage resumes, so running the recipe
-again after an interruption finishes the job without redoing anything.
+again after an interruption finishes the job without redoing anything; `repair` (`build all --repair`) moves the
+damaged lines of the stage files to `<file>.rejected` and redoes their items (see `WorkDir`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..io import read_yaml
 from .workdir import STAGES, WorkDir
 
 RECIPE_KEYS = ("work_dir", "llm", *STAGES)
@@ -26,24 +28,35 @@ LLM_KEYS = ("model", "api_base", "api_key_env", "temperature", "max_retries", "s
 
 
 def load_recipe(path: str | os.PathLike) -> dict:
-    """Read a YAML recipe and check its keys."""
-    import yaml
+    """Read a YAML recipe and check its keys.
 
-    with open(path, encoding="utf-8") as f:
-        recipe = yaml.safe_load(f) or {}
-    if not isinstance(recipe, dict):
-        raise TypeError(f"{path}: a recipe is a mapping of {list(RECIPE_KEYS)}, got {type(recipe).__name__}.")
-    return check_recipe(recipe, where=str(path))
+    Raises:
+        `ValueError`: naming the file: missing, not valid YAML (with the line), not a mapping, or bad keys.
+    """
+    recipe = read_yaml(path, "recipe") or {}
+    return check_recipe(recipe, where=os.fspath(path))
 
 
 def check_recipe(recipe: dict, where: str = "recipe") -> dict:
-    unknown = sorted(set(recipe) - set(RECIPE_KEYS))
+    """Check a recipe's keys and section types; returns it.
+
+    Raises:
+        `ValueError`: naming `where` and the key at fault.
+    """
+    if not isinstance(recipe, dict):  # a bad recipe is bad input (ValueError), reported as one line
+        raise ValueError(  # noqa: TRY004
+            f"{where}: a recipe is a mapping of {list(RECIPE_KEYS)}, got a {type(recipe).__name__}.")
+    unknown = sorted((k for k in recipe if k not in RECIPE_KEYS), key=str)
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; expected some of {list(RECIPE_KEYS)}.")
-    if not recipe.get("work_dir"):
-        raise ValueError(f"{where}: set work_dir, the build's work folder.")
+    if not recipe.get("work_dir") or not isinstance(recipe["work_dir"], (str, os.PathLike)):
+        raise ValueError(f"{where}: set work_dir, the build's work folder (a path), got {recipe.get('work_dir')!r}.")
+    for key in ("llm", *STAGES):
+        if recipe.get(key) is not None and not isinstance(recipe[key], dict):
+            raise ValueError(f"{where}: {key} must be a mapping of settings ({{}} for the defaults), got a "
+                             f"{type(recipe[key]).__name__}: {str(recipe[key])[:80]!r}.")
     llm = recipe.get("llm") or {}
-    bad = sorted(set(llm) - set(LLM_KEYS))
+    bad = sorted((k for k in llm if k not in LLM_KEYS), key=str)
     if bad:
         raise ValueError(f"{where}: unknown llm key(s) {bad}; expected some of {list(LLM_KEYS)}.")
     if (recipe.get("generate") is not None or recipe.get("filter") is not None) and not llm.get("model"):
@@ -59,14 +72,17 @@ def _config(cls, section: dict, stage: str):
         raise ValueError(f"recipe section {stage!r}: {e}; its fields are {fields}.") from None
 
 
-def run_recipe(recipe: dict, *, stages: list[str] | None = None, overwrite: bool = False, llm: Any = None,
-               renderer: Any = None, asr: Any = None) -> dict:
+def run_recipe(recipe: dict, *, stages: list[str] | None = None, overwrite: bool = False, repair: bool = False,
+               llm: Any = None, renderer: Any = None, asr: Any = None) -> dict:
     """Run the recipe's stages in order; returns `{stage: summary}` (also in `<work_dir>/summary.json`).
 
     Args:
         recipe (`dict`): see the module docstring (`load_recipe` reads one from YAML).
         stages (`list[str]`, *optional*): only these stages (in pipeline order).
         overwrite (`bool`, *optional*, defaults to `False`): redo stages whose settings changed.
+        repair (`bool`, *optional*, defaults to `False`): move the damaged lines of the stage files (not JSON, or a
+            record without the fields the stages need) to `<file>.rejected`, keep the rest and redo their items,
+            instead of refusing them (see `WorkDir`).
         llm, renderer, asr (*optional*): ready backends instead of building them from the recipe (how tests inject
             scripted ones, and how one loaded model serves several builds).
     """
@@ -76,9 +92,12 @@ def run_recipe(recipe: dict, *, stages: list[str] | None = None, overwrite: bool
     from .render_stage import RenderConfig, run_render
     from .verify import VerifyConfig, run_verify
 
-    recipe = check_recipe(dict(recipe))
+    recipe = check_recipe(dict(recipe) if isinstance(recipe, dict) else recipe)
+    unknown = sorted(set(stages or ()) - set(STAGES))
+    if unknown:
+        raise ValueError(f"stages {unknown} are not stages of a build; expected some of {list(STAGES)}.")
     wanted = [s for s in STAGES if recipe.get(s) is not None and (stages is None or s in stages)]
-    work = WorkDir(recipe["work_dir"])
+    work = WorkDir(recipe["work_dir"], repair=repair)
     if llm is None and {"generate", "filter"} & set(wanted):
         from .llm import make_llm
 

@@ -11,7 +11,9 @@ Which clips, by the build's mode (the generate stage's):
 Only records that the generate stage kept (`ok`) and the filter stage kept (`kept`) are rendered. A line's `style` is
 the style the clip is spoken in (for an SFT reply, the reply style). A renderer error on one clip (or silence) is
 that clip's `failed` line, with the reason and no file; it never stops the stage. A rerun renders only the clips not
-yet in `rendered.jsonl` (a recorded failure is not retried: `--overwrite` redoes the stage).
+yet in `rendered.jsonl`, and those recorded as rendered whose audio file is gone (a recorded failure is not retried;
+`--overwrite` redoes the stage when its settings changed). A damaged line of a stage file is refused, naming it; `--repair` moves it to
+`<file>.rejected` and its clip is rendered again (see `WorkDir`).
 
 Voice split: with `voice_split` (the default), the test and train splits use disjoint voices, so a model trained on
 the train split is never tested on a voice it heard. Every voice the renderer can use for the build's styles (its
@@ -31,7 +33,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..evaluation.store import write_atomic
+from ..io import resolve_inside, write_atomic
 from ..json_settings import json_dict
 from .workdir import StageSummary, WorkDir
 
@@ -253,10 +255,11 @@ def _render_one(renderer, clip: dict, audio_dir: str, work_path: str) -> dict:
         line["reason"] = clip["error"][:_REASON_CHARS]
         return line
     try:
+        # the clip id comes from the record's id and styles in generated.jsonl: the file must stay in audio/
+        path = resolve_inside(audio_dir, f"{clip['id']}.flac", what="the clip's file name")
         audio = renderer.render(clip["text"], clip["style"], clip["voice_key"])
         if audio.is_silent:
             raise ValueError("SilentAudio: the renderer returned silence")
-        path = os.path.join(audio_dir, f"{clip['id']}.flac")
         write_atomic(path, audio.to_bytes())
     except Exception as e:  # noqa: BLE001 - one clip's failure is recorded, never a crash
         reason = str(e) if str(e).startswith("SilentAudio:") else f"{type(e).__name__}: {e}"
@@ -267,7 +270,8 @@ def _render_one(renderer, clip: dict, audio_dir: str, work_path: str) -> dict:
     return line
 
 
-def run_render(work: WorkDir, config: RenderConfig, renderer=None, *, overwrite: bool = False) -> dict:
+def run_render(work: WorkDir, config: RenderConfig, renderer=None, *, overwrite: bool = False,
+               repair: bool = False) -> dict:
     """Render the kept texts of a work folder (see the module docstring).
 
     Args:
@@ -277,12 +281,16 @@ def run_render(work: WorkDir, config: RenderConfig, renderer=None, *, overwrite:
             backends); its `name` is recorded.
         overwrite (`bool`, *optional*, defaults to `False`): redo the stage (and drop the later stages' output) when
             it ran here with other settings; otherwise such a run is refused.
+        repair (`bool`, *optional*, defaults to `False`): move the damaged lines of the stage files read here (not
+            JSON, or a record without the fields the stages need) to `<file>.rejected`, keep the rest and redo their
+            items, instead of refusing them (see `WorkDir`).
 
     Returns:
         `dict`: the stage summary (`in`: clips planned, `out`: clips rendered, `dropped`: failed clips by reason).
     """
     from tqdm.auto import tqdm
 
+    work = work.repairing(repair)
     mode = work.mode()
     voices = config.voices_per_style
     if mode == "polytone":
@@ -312,6 +320,12 @@ def run_render(work: WorkDir, config: RenderConfig, renderer=None, *, overwrite:
 
     clips = _plan(records, mode, voices, renderer, plan)
     done = {line["id"]: line for line in work.read("render")}
+    lost = [i for i, line in done.items() if line["status"] == "ok" and not os.path.isfile(work.clip_path(line))]
+    if lost:  # a clip whose file is gone is rendered again (then `build verify` checks the new file)
+        logger.warning("render: %d clip(s) recorded as rendered have no audio file (e.g. %s); rendering them again",
+                       len(lost), lost[0])
+        for i in lost:
+            del done[i]
     summary = StageSummary("render")
     pending = summary.resume(clips, done, "ok", lambda line: _drop_key(line.get("reason") or "unknown"))
 

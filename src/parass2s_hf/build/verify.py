@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 
@@ -136,7 +135,7 @@ def _backend_name(obj) -> str:
 
 
 def run_verify(work: WorkDir, config: VerifyConfig, asr=None, analyzers: dict | None = None, *,
-               overwrite: bool = False) -> dict:
+               overwrite: bool = False, repair: bool = False) -> dict:
     """Verify the rendered clips of a work folder (see the module docstring).
 
     Args:
@@ -147,14 +146,23 @@ def run_verify(work: WorkDir, config: VerifyConfig, asr=None, analyzers: dict | 
         analyzers (`dict`, *optional*): `{dimension: object with classify(list[np.ndarray]) -> list[str]}` to use
             instead of loading `config.analyzers`.
         overwrite (`bool`, *optional*, defaults to `False`): redo the stage when it ran here with other settings.
+        repair (`bool`, *optional*, defaults to `False`): move the damaged lines of the stage files read here (not
+            JSON, or a record without the fields the stages need) to `<file>.rejected`, keep the rest and redo their
+            items, instead of refusing them (see `WorkDir`).
 
     Returns:
         `dict`: the stage summary (`in`: rendered clips, `out`: passed, `dropped`: failed by reason).
+
+    Raises:
+        `ValueError`: a stage not run yet, or a damaged line of a stage file (without `repair`), e.g. a rendered clip
+            whose `file_name` leads outside the work folder (named with `rendered.jsonl` and the clip id: nothing
+            from elsewhere is read).
     """
     from tqdm.auto import tqdm
 
     from ..audio import AudioError, load_audio
 
+    work = work.repairing(repair)
     rendered = [line for line in work.require("render") if line.get("status") == "ok"]
     records = {r["id"]: r for r in work.require("generate")}
     settings = dataclasses.asdict(config)
@@ -193,8 +201,9 @@ def run_verify(work: WorkDir, config: VerifyConfig, asr=None, analyzers: dict | 
             if text is None:
                 results[line["id"]] = {"reasons": ["no text: the record or its reply is missing from generated.jsonl"]}
                 continue
+            path = work.clip_path(line)  # refused when it leads outside the work folder: only clips are transcribed
             try:
-                audios[line["id"]] = load_audio(os.path.join(work.path, line["file_name"]), name=line["id"]).array
+                audios[line["id"]] = load_audio(path, name=line["id"]).array
             except AudioError as e:
                 results[line["id"]] = {"reasons": [f"audio unreadable: {e.problem}"]}
                 continue

@@ -367,3 +367,20 @@ def test_a_clip_whose_audio_file_is_gone_is_rendered_again(tmp_path):
     summary = run_render(work, RenderConfig())
     assert summary["already_done"] == 7 and summary["out"] == 8
     assert (tmp_path / "work" / "audio" / f"{CLIP}.flac").exists()
+
+
+def test_a_clip_rendered_again_is_verified_again(tmp_path):
+    """A verdict holds for the audio it was made on: replace a clip (another take, a fixed file) and only that clip
+    is transcribed again; unchanged clips keep their verdicts."""
+    import soundfile as sf
+    from conftest import tone
+
+    work = finished_work(tmp_path / "work")
+    path = tmp_path / "work" / "audio" / f"{CLIP}.flac"
+    sf.write(path, tone(1.2, 300), 16000)  # a new take of that clip
+    asr = CountingASR()
+    summary = run_verify(work, VerifyConfig(max_wer=1000), asr=asr)
+    assert asr.clips == 1 and summary["already_done"] == 7 and summary["out"] == 8
+    again = CountingASR()
+    run_verify(work, VerifyConfig(max_wer=1000), asr=again)
+    assert again.clips == 0  # nothing changed since

@@ -540,7 +540,7 @@ def test_verify_wer_and_analyzer_agreement(tmp_path):
     verified = work.read("verify")
     assert [v["id"] for v in verified] == [c["id"] for c in rendered]
     for v in verified:
-        assert set(v) == {"id", "status", "reason", "wer", "transcript", "analyzer_style"}
+        assert set(v) == {"id", "status", "reason", "wer", "transcript", "analyzer_style", "audio_sha256"}
         assert v["analyzer_style"] == "happy"
     by_id = {v["id"]: v for v in verified}
     happy0, sad0 = by_id[f"{records[0]['id']}-happy"], by_id[f"{records[0]['id']}-sad"]

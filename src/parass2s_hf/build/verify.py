@@ -18,6 +18,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from ..io import file_hash
 from ..json_settings import json_dict
 from .workdir import StageSummary, WorkDir
 
@@ -173,6 +174,12 @@ def run_verify(work: WorkDir, config: VerifyConfig, asr=None, analyzers: dict | 
         settings["analyzer_backends"] = {dim: _backend_name(a) for dim, a in sorted(analyzers.items())}
     work.begin("verify", settings, overwrite=overwrite)
     done = {line["id"]: line for line in work.read("verify")}
+    # A verdict holds for the audio it was made on: a clip rendered again since (another renderer's take, a replaced
+    # file) is verified again. Hashes are remembered by modification time, so unchanged clips are not read again.
+    for line in rendered:
+        seen = done.get(line["id"], {}).get("audio_sha256")
+        if seen and seen != _clip_hash(work, line):
+            del done[line["id"]]
 
     summary = StageSummary("verify")
     pending = summary.resume(rendered, done, "passed", lambda previous: _drop_key(
@@ -204,10 +211,11 @@ def run_verify(work: WorkDir, config: VerifyConfig, asr=None, analyzers: dict | 
             path = work.clip_path(line)  # refused when it leads outside the work folder: only clips are transcribed
             try:
                 audios[line["id"]] = load_audio(path, name=line["id"]).array
+                res_hash = file_hash(path)
             except AudioError as e:
                 results[line["id"]] = {"reasons": [f"audio unreadable: {e.problem}"]}
                 continue
-            results[line["id"]] = {"reasons": [], "text": text, "record": record}
+            results[line["id"]] = {"reasons": [], "text": text, "record": record, "audio_sha256": res_hash}
         ids = list(audios)
         transcripts = dict(zip(ids, asr.transcribe([audios[i] for i in ids]))) if (asr is not None and ids) else {}
         heard = {}
@@ -222,7 +230,7 @@ def run_verify(work: WorkDir, config: VerifyConfig, asr=None, analyzers: dict | 
         for line in batch:
             res = results[line["id"]]
             out = {"id": line["id"], "status": "failed", "reason": "", "wer": None, "transcript": None,
-                   "analyzer_style": None}
+                   "analyzer_style": None, "audio_sha256": res.get("audio_sha256")}
             reasons = list(res["reasons"])
             if line["id"] in audios:
                 if line["id"] in transcripts:
@@ -246,6 +254,14 @@ def run_verify(work: WorkDir, config: VerifyConfig, asr=None, analyzers: dict | 
             bar.update(1)
     bar.close()
     return work.record_summary(summary)
+
+
+def _clip_hash(work: WorkDir, line: dict) -> str | None:
+    """The content hash of a rendered clip's file, or `None` when it cannot be read (then its verdict stands)."""
+    try:
+        return file_hash(work.clip_path(line))
+    except (OSError, ValueError):
+        return None
 
 
 def _settings(config: VerifyConfig):

@@ -14,6 +14,7 @@ renderer speaks it in that style, and the judge scores (prompt audio, spoken rep
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 
 from trl import ModelConfig, TrlParser, get_peft_config
@@ -21,6 +22,7 @@ from trl import ModelConfig, TrlParser, get_peft_config
 from parass2s_hf import load_parass2sbench
 from parass2s_hf.align import ParaS2SGRPOConfig, ParaS2SGRPOTrainer
 from parass2s_hf.align.qlora import language_model_lora_targets, quantization_config_for_audio_llm
+from parass2s_hf.models import ModelCheck, PreflightError, judge_checks, preflight
 
 
 @dataclass
@@ -51,9 +53,21 @@ def main(script_args: GRPOScriptArguments, training_args: ParaS2SGRPOConfig, mod
     """Train; returns the trainer (its adapter and model card are saved in `training_args.output_dir`).
 
     `judge` (*optional*): a ready `ParaS2SJudge` for the reward instead of one built from `judge_config`.
+
+    Raises:
+        `PreflightError` (a `ValueError`): the policy (an audio LLM) or a model or endpoint of `judge_config` is not
+            available or not of the kind its setting needs (settings named `--judge_config.<field>`); raised before
+            any prompt is prepared.
     """
     if not model_args.model_name_or_path:
         raise ValueError("Set model_name_or_path: the policy (ideally the SFT warm-up merged into its base).")
+    # The policy and every model of the reward's judge are checked before the prompts are prepared and any model
+    # loads: one missing offline, or of the wrong kind, would otherwise be found minutes in, one at a time.
+    checks = [ModelCheck("--model_name_or_path", model_args.model_name_or_path, "audio_llm",
+                         training_args.trust_remote_code)]
+    if judge is None:
+        checks += judge_checks(training_args.judge_config, prefix="--judge_config.")
+    preflight(checks)
     dataset = load_parass2sbench(script_args.dataset_config, split=script_args.dataset_split,
                                  data_dir=script_args.data_dir)
     if script_args.limit:
@@ -83,4 +97,8 @@ def main(script_args: GRPOScriptArguments, training_args: ParaS2SGRPOConfig, mod
 
 
 if __name__ == "__main__":
-    main(*build_parser().parse_args_and_config())
+    try:
+        main(*build_parser().parse_args_and_config())
+    except PreflightError as e:  # a setting to fix, not a bug: one line (per setting), no traceback
+        print(f"train_grpo.py: error: {e}", file=sys.stderr)
+        sys.exit(2)

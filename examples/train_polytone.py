@@ -43,6 +43,7 @@ from parass2s_hf.analyzers import (
     text_leakage_probe,
     train_analyzer,
 )
+from parass2s_hf.models import ModelCheck, PreflightError, preflight
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +159,14 @@ def main(script_args: PolyToneArguments, training_args: TrainingArguments, train
 
     `train_dataset` and `eval_dataset` (*optional*) replace the data that `script_args` names (how tests pass data
     rendered once).
+
+    Raises:
+        `PreflightError` (a `ValueError`): the base model is not available (offline: not in the Hub cache) or is not
+            an audio classifier; raised before any data is prepared.
     """
+    # The base model is checked before the data: rendering takes a minute or more, and a base that is missing or is
+    # no audio classifier would otherwise be found only when training starts.
+    preflight([ModelCheck("--model_name_or_path", script_args.model_name_or_path, "audio_classifier")])
     set_seed(training_args.seed)
     if train_dataset is None or eval_dataset is None:
         with training_args.main_process_first(desc="preparing the PolyTone data"):
@@ -209,4 +217,8 @@ def main(script_args: PolyToneArguments, training_args: TrainingArguments, train
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    main(*parse_args())
+    try:
+        main(*parse_args())
+    except PreflightError as e:  # a setting to fix, not a bug: one line (per setting), no traceback
+        print(f"train_polytone.py: error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -45,6 +45,7 @@ import gc
 import json
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 
 import torch
@@ -64,6 +65,7 @@ from parass2s_hf.distill import (
 )
 from parass2s_hf.distill.train import REPORT_FILE
 from parass2s_hf.evaluation.arguments import JudgeArguments
+from parass2s_hf.models import ModelCheck, PreflightError, judge_checks, preflight
 
 logger = logging.getLogger(__name__)
 
@@ -155,12 +157,23 @@ def main(args: RewardModelArguments, training_args: TrainingArguments, judge_arg
 
     `judge` (*optional*): a ready teacher (anything with `score(items)` and a `config`) instead of one built from the
     `--judge_*` arguments.
+
+    Raises:
+        `PreflightError` (a `ValueError`): the base model, or a model or endpoint of the judge that will score, is not
+            available or not of the kind its setting needs; raised before any pair is rendered or scored.
     """
     import datasets
 
     if not args.model_name_or_path:
         raise ValueError("Set model_name_or_path: the reward model's base audio LLM (e.g. Qwen/Qwen2-Audio-7B-Instruct).")
-    if args.pairs_dir and os.path.exists(os.path.join(args.pairs_dir, "dataset_info.json")):
+    reuse_pairs = bool(args.pairs_dir) and os.path.exists(os.path.join(args.pairs_dir, "dataset_info.json"))
+    # Every model this run will load is checked before the teacher pairs are rendered and scored (minutes): the
+    # judge's only when it will score, not when the pairs come from pairs_dir, a run folder or a given judge.
+    checks = [ModelCheck("--model_name_or_path", args.model_name_or_path, "audio_llm", args.trust_remote_code)]
+    if not reuse_pairs and not args.run_dir and judge is None:
+        checks += judge_checks((judge_args or JudgeArguments()).to_config(), prefix="--judge_")
+    preflight(checks)
+    if reuse_pairs:
         pairs = datasets.load_from_disk(args.pairs_dir)
         source, skipped = {"pairs_dir": os.path.abspath(args.pairs_dir)}, {}
         logger.info("loaded %d teacher pairs from %s", len(pairs), args.pairs_dir)
@@ -196,4 +209,8 @@ def main(args: RewardModelArguments, training_args: TrainingArguments, judge_arg
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    main(*build_parser().parse_args_and_config())
+    try:
+        main(*build_parser().parse_args_and_config())
+    except PreflightError as e:  # a setting to fix, not a bug: one line (per setting), no traceback
+        print(f"train_reward_model.py: error: {e}", file=sys.stderr)
+        sys.exit(2)

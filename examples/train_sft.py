@@ -28,6 +28,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 
 import torch
@@ -39,6 +40,7 @@ from parass2s_hf.align.data import validate_prompt_audio
 from parass2s_hf.align.prompts import POLICY_SYSTEM_PROMPT
 from parass2s_hf.align.qlora import language_model_lora_targets, quantization_config_for_audio_llm
 from parass2s_hf.align.sft import AudioSFTCollator, demonstration_rows, merge_lora_and_save
+from parass2s_hf.models import ModelCheck, PreflightError, preflight
 
 logger = logging.getLogger(__name__)
 
@@ -128,11 +130,22 @@ def load_policy(model_args: ModelConfig, training_args: SFTConfig):
 
 def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: ModelConfig) -> str:
     """Train, save the adapter (and processor) to `training_args.output_dir`, merge it into the base and save the
-    merged model and processor; returns the merged checkpoint's folder."""
+    merged model and processor; returns the merged checkpoint's folder.
+
+    Raises:
+        `PreflightError` (a `ValueError`): the policy is not available (offline: not in the Hub cache) or is not an
+            audio LLM; raised before any demonstration is prepared.
+    """
     # The collator reads the raw rows (audio, reference reply): keep every column and skip TRL's text tokenisation.
     training_args.remove_unused_columns = False
     training_args.dataset_kwargs = {**(training_args.dataset_kwargs or {}), "skip_prepare_dataset": True}
     merge_output_dir = script_args.merge_output_dir or os.path.join(training_args.output_dir, "merged")
+    # The policy is checked before the demonstrations are prepared (rendering them takes minutes the first time): a
+    # model that is missing offline, or that does not hear audio, stops here with one line.
+    if not model_args.model_name_or_path:
+        raise ValueError("Set model_name_or_path (e.g. Qwen/Qwen2-Audio-7B-Instruct, or tiny/qwen2_audio on CPU).")
+    preflight([ModelCheck("--model_name_or_path", model_args.model_name_or_path, "audio_llm",
+                          training_args.trust_remote_code, revision=model_args.model_revision)])
 
     with training_args.main_process_first(desc="preparing the demonstrations"):  # one process renders/caches them
         dataset = load_demonstrations(script_args)
@@ -171,4 +184,8 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
 
 
 if __name__ == "__main__":
-    main(*build_parser().parse_args_and_config())
+    try:
+        main(*build_parser().parse_args_and_config())
+    except PreflightError as e:  # a setting to fix, not a bug: one line (per setting), no traceback
+        print(f"train_sft.py: error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -191,7 +191,8 @@ def test_rerun_of_a_finished_run_does_nothing(tmp_path, sample_test):
 
 def test_folder_with_other_settings_is_refused_unless_overwrite(tmp_path, sample_test):
     run(tmp_path, sample_test)
-    with pytest.raises(ValueError, match="other settings.*system_fingerprint.*--overwrite"):
+    # the refusal names each setting that differs, old and new
+    with pytest.raises(ValueError, match=r"other settings \(system\.tag: 'v1' -> 'v2'\)\..*--overwrite"):
         run(tmp_path, sample_test, system=ScriptedSystem(tag="v2"))
     # only the judge changed: responses are kept, everything is judged again
     system = ScriptedSystem()

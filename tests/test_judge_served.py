@@ -159,8 +159,9 @@ def test_served_clips_are_sent_as_wav():
 
 
 def test_an_evaluation_judged_by_a_server_and_one_that_is_down(tmp_path, sample_test, capsys):
-    """`parass2s evaluate` with the judge on the stub finishes; with the server down it stops with one line naming
-    the server, keeping what was generated, and the rerun against a live server resumes."""
+    """`parass2s evaluate` with the judge on the stub finishes; with the server down it stops at start-up with one line
+    naming the setting and the server (the judge's own `EndpointUnreachable`, for a server that goes down mid-run, is
+    tested above)."""
     import soundfile as sf
 
     from parass2s_hf import cli
@@ -178,7 +179,8 @@ def test_an_evaluation_judged_by_a_server_and_one_that_is_down(tmp_path, sample_
     assert cli.main([*args, "--judge_audio_llm_api_base", down]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if "error" in line.lower()]  # not the progress bars
     assert len(err) == 1 and err[0].startswith("parass2s evaluate: error: ")
-    assert down in err[0] and "audio_llm" in err[0] and "unreachable" in err[0]
+    assert down in err[0] and "--judge_audio_llm_api_base" in err[0] and "does not answer" in err[0]
+    assert not (tmp_path / "run" / "generations.jsonl").exists()  # found at start-up, before any work
     stub = VLLMStub()
     with stub.serve() as url:
         assert cli.main([*args, "--judge_audio_llm_api_base", url]) == 0  # the same judge: the run resumes

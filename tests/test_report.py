@@ -133,9 +133,10 @@ def test_degenerate_data_does_not_crash():
     one = build_report([rec("a", "age", 4)])
     assert col(one, "age") == {"mean": 4.0, "ci": None, "n": 1}
     constant = build_report(subset_records("age", [3, 3, 3]), method="BCa")
-    assert col(constant, "age") == {"mean": 3.0, "ci": [3.0, 3.0], "n": 3}
+    assert col(constant, "age") == {"mean": 3.0, "ci": [3.0, 3.0], "n": 3, "constant": True}
     constant_six = build_report([r for s in SUBSETS for r in subset_records(s, [2, 2])])
-    assert col(constant_six, "overall") == {"mean": 2.0, "ci": [2.0, 2.0], "n": 12, "subsets": list(SUBSETS)}
+    assert col(constant_six, "overall") == {"mean": 2.0, "ci": [2.0, 2.0], "n": 12, "constant": True,
+                                            "subsets": list(SUBSETS)}
     lone_meld = build_report(subset_records("iemocap", [2, 4]) + subset_records("meld", [3]))
     assert col(lone_meld, "real_average")["mean"] == 3.0 and col(lone_meld, "real_average")["ci"] is None
     bca = build_report(subset_records("meld", [1, 2, 2, 3, 5, 4, 4]), method="BCa")

@@ -7,6 +7,7 @@ parass2s bench lint [FILE ...]                   # lint the text layer (default:
 parass2s bench card [--check] [--measure]        # (re)generate the dataset card
 parass2s evaluate --system cascade --asr ... --llm ... --output runs/x   # evaluate a system (see --help)
 parass2s compare runs/*                          # leaderboard of several runs
+parass2s report runs/x [runs/y ...]              # rebuild a run's report.json/.md/.png from its results (no model)
 parass2s build generate|filter|render|verify|export|all ...   # build ParaS2SBench-style data (see --help)
 parass2s validate-judge --ratings ratings.csv --run runs/x      # judge vs human ratings, bias probes
 ```
@@ -69,9 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     card.add_argument("--output", default="dataset_card/README.md")
     card.set_defaults(func=_bench_card)
 
-    # `evaluate` and `compare` parse their own arguments (an HfArgumentParser); listed here for --help
+    # `evaluate`, `compare`, `report`, `build` and `validate-judge` parse their own arguments; listed here for --help
     sub.add_parser("evaluate", help="evaluate a speech-to-speech system on ParaS2SBench", add_help=False)
     sub.add_parser("compare", help="leaderboard table and figure of several runs", add_help=False)
+    sub.add_parser("report", help="rebuild a run folder's report.json/.md/.png from its results, without any model",
+                   add_help=False)
     sub.add_parser("build", help="build ParaS2SBench-style data: generate, filter, render, verify, export",
                    add_help=False)
     sub.add_parser("validate-judge", help="judge vs human ratings (Tables 2 and 3), bias probes", add_help=False)
@@ -84,6 +87,10 @@ def main(argv=None) -> int:
         from .evaluation import cli as evaluation_cli
 
         return getattr(evaluation_cli, f"{argv[0]}_main")(argv[1:])
+    if argv and argv[0] == "report":
+        from .evaluation.report_cli import main as report_main
+
+        return report_main(argv[1:])
     if argv and argv[0] == "build":
         from .build.cli import main as build_main
 

@@ -80,6 +80,26 @@ class SystemArguments:
         if self.system in needs and not getattr(self, needs[self.system]):
             raise ValueError(f"--system {self.system} needs --{needs[self.system]}.")
 
+    def model_checks(self) -> list:
+        """The checks (`models.preflight`) of the checkpoints and endpoints this system will use: run before any data is
+        prepared or any model loaded, so a missing or wrong model is one line at start-up, not a traceback hours in.
+        The system's own endpoints are checked for the client and the key (no request: a system answering wrongly
+        fails its first batch, which stops the run)."""
+        from ..models.preflight import EndpointCheck, ModelCheck
+
+        if self.system == "cascade":
+            checks = [ModelCheck("--asr", self.asr or CASCADE_DEFAULTS["asr"], "asr")]
+            llm = self.llm or CASCADE_DEFAULTS["llm"]
+            checks.append(EndpointCheck("--llm_api_base", self.llm_api_base, llm, self.api_key_env, "llm", probe=False)
+                          if self.llm_api_base else ModelCheck("--llm", llm, "text_llm"))
+            return checks
+        if self.system == "omni":
+            return [ModelCheck("--model", self.model, "omni")]
+        if self.system == "openai-audio":
+            return [EndpointCheck("--api_base", self.api_base or "https://api.openai.com/v1",
+                                  self.model or "gpt-4o-audio-preview", self.api_key_env, "openai-audio", probe=False)]
+        return []
+
     def to_kwargs(self) -> dict:
         """Keyword arguments of `parass2s_hf.s2s.build_system` for this system type."""
         budget = {"max_new_tokens": self.max_new_tokens} if self.max_new_tokens else {}

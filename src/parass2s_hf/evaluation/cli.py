@@ -40,31 +40,73 @@ def parse_args(argv: list[str] | None = None) -> tuple:
     return parser.parse_args_into_dataclasses(argv)
 
 
-def run_evaluation(system_args: SystemArguments, config: EvaluationConfig, judge_args) -> dict:
-    """Build the system and the judge and run the evaluation; returns the report."""
+EXIT_BAD_INPUT, EXIT_NOTHING_SCORED, EXIT_INTERRUPTED = 2, 3, 130
+"""Exit codes of `parass2s evaluate`: 0 a report with scores; 2 bad input, a missing extra, a server that is down, a
+folder in use, or a system that failed alike on its whole first batch (one line says which); 3 a finished run that
+scored nothing (its reasons are in the failures of report.md); 130 interrupted (Ctrl-C): rerun to resume."""
+
+
+def run_evaluation(system_args: SystemArguments, config: EvaluationConfig, judge_args, runners: list | None = None
+                   ) -> dict:
+    """Build the system and the judge and run the evaluation; returns the report. The runner is appended to `runners`
+    when given (how the command line reports progress after Ctrl-C)."""
     from ..judge import ParaS2SJudge
+    from ..models.preflight import judge_checks, preflight
     from ..s2s import build_system
     from .runner import EvaluationRunner
 
     judge_config = judge_args.to_config()
+    # Every model and endpoint, checked before any data is prepared or any model loaded (config files only).
+    preflight([*system_args.model_checks(), *judge_checks(judge_config)])
     if judge_config.cache_dir is None:  # perception is reused when the same run folder is judged again
         judge_config.cache_dir = os.path.join(config.output_dir, "perception_cache")
     kwargs = system_args.to_kwargs()
     system = build_system(kwargs.pop("name"), **kwargs)
-    return EvaluationRunner(system, ParaS2SJudge(judge_config), config).run()
+    runner = EvaluationRunner(system, ParaS2SJudge(judge_config), config)
+    if runners is not None:
+        runners.append(runner)
+    return runner.run()
+
+
+def _scores_table(markdown: str) -> list[str]:
+    """The lines of the report's first table (the Table 4 rows)."""
+    lines, started = [], False
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            started = True
+            lines.append(line)
+        elif started:
+            break
+    return lines
 
 
 def evaluate_main(argv: list[str] | None = None) -> int:
+    from .runner import RunStopped
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    runners: list = []
     try:
         system_args, config, judge_args = parse_args(argv)
-        run_evaluation(system_args, config, judge_args)
-    except (ValueError, ImportError, ConnectionError, FolderLockedError) as e:  # bad input, a missing extra, a
-        # server that is down, a folder in use:
-        print(f"parass2s evaluate: error: {e}", file=sys.stderr)  # one clear line, not a traceback
-        return 2
-    with open(os.path.join(config.output_dir, "report.md"), encoding="utf-8") as f:
-        print(f.read())
+        report = run_evaluation(system_args, config, judge_args, runners)
+    except KeyboardInterrupt:
+        where = ""
+        if runners:
+            judged, planned = runners[0].progress()
+            where = f" after {judged} of {planned} items"
+        print(f"\nparass2s evaluate: interrupted{where}; run the same command again to resume.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ValueError, ImportError, ConnectionError, FolderLockedError, RunStopped) as e:  # bad input, a missing
+        # extra, a server that is down, a folder in use, a broken system: one clear line, not a traceback
+        print(f"parass2s evaluate: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    out = os.path.abspath(config.output_dir)
+    with open(os.path.join(out, "report.md"), encoding="utf-8") as f:
+        print("\n".join(_scores_table(f.read())))
+    print("\nreport: " + ", ".join(os.path.join(out, name) for name in ("report.md", "report.json", "report.png")))
+    if not report["counts"]["total"]["items_scored"]:
+        print(f"parass2s evaluate: error: no item was scored; the reasons are in the failures of "
+              f"{os.path.join(out, 'report.md')}.", file=sys.stderr)
+        return EXIT_NOTHING_SCORED
     return 0
 
 

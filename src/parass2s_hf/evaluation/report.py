@@ -22,6 +22,12 @@ How the numbers are made (records are one system and one judge configuration):
 - the synthetic average is the mean of the four synthetic subset means, the real average the mean of IEMOCAP and MELD,
   the overall the mean of the six (as in the paper), each only when all its subsets are present; their intervals
   resample every subset independently.
+- a cell whose items all have the same score (within each subset, for an average) has an interval of zero width: every
+  resample gives the same mean. The cell keeps its numbers and carries `"constant": true`; the Markdown shows
+  `3.000 (constant)` with a note, not an interval that looks like a bug.
+- failures (`system_error`, `missing`, `invalid_input`, `empty_response`) are grouped by their reason with the parts
+  that differ from item to item masked (the record id, numbers, quoted values, paths), so one cause is one group; the
+  five most frequent groups per status are kept, each with its count, one real reason and a few example ids.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -51,7 +58,8 @@ from .records import (
     ItemRecord,
 )
 
-__all__ = ["LAYOUT", "build_report", "plot_report", "render_markdown", "write_report"]
+__all__ = ["LAYOUT", "build_report", "plot_report", "reason_pattern", "render_markdown", "scores_table",
+           "write_report"]
 
 REPORT_VERSION = 1
 LAYOUT = ("age", "emotion", "gender", "sarcasm", "synthetic_average", "iemocap", "meld", "real_average", "overall")
@@ -64,8 +72,33 @@ METRICS = ("score", "score_expected")
 METRIC_LABELS = {"score": "score", "score_expected": "expected score"}
 FAILURE_COLUMNS = ((STATUS_EMPTY, "empty responses"), (STATUS_SYSTEM_ERROR, "system errors"),
                    (STATUS_INVALID, "invalid inputs"), (STATUS_MISSING, "missing scores"))
+FAILURE_STATUSES = (STATUS_SYSTEM_ERROR, STATUS_MISSING, STATUS_INVALID, STATUS_EMPTY)
+"""The statuses of the report's failures section, in its order: the system's errors, the judge's missing scores, the
+dataset's invalid inputs, and the empty responses (scored 1, but the system's failure all the same)."""
+TOP_REASONS = 5
+EXAMPLE_IDS = 3
+REASON_CHARS = 500  # a reason can hold a model's whole raw answer: the report keeps its start
+MARKDOWN_REASON_CHARS = 160
+NO_REASON = "(no reason given)"
 DECIMALS = 4
 DASH = "—"
+CONSTANT_NOTE = ("(constant): every item had the same score (in an average, every item of each of its subsets), so "
+                 "every bootstrap resample gives the same mean and the interval has no width; it says nothing about "
+                 "how certain the score is. A judge that always gives the same score (e.g. a tiny random model) does "
+                 "this.")
+EXPECTED_NOTE = ("Expected score (`score_expected`): the expected value of the score under the judge's token "
+                 "probabilities of the scores 1-5 at the token where it writes its score (sum of s * p(s), the five "
+                 "probabilities renormalised), a continuous version of the integer rubric score and the RL reward. It "
+                 "is absent where the judge gives no token probabilities (e.g. an API without logprobs); an empty "
+                 "response counts as 1.")
+
+# What differs from item to item inside one cause: quoted values (a word boundary keeps "don't" whole), URLs, paths,
+# long hex strings (hashes), and numbers. Applied in this order: a quoted path is one quoted value, a URL one URL.
+_MASKS = ((re.compile(r"(?<!\w)'[^'\n]*'(?!\w)|\"[^\"\n]*\""), "'…'"),
+          (re.compile(r"\b[A-Za-z][\w+.-]*://[^\s'\"]+"), "<url>"),
+          (re.compile(r"[\w.~-]*(?:/[\w.~%-]+)+/?"), "<path>"),
+          (re.compile(r"\b[0-9a-fA-F]{8,}\b"), "<hex>"),
+          (re.compile(r"\d+(?:\.\d+)?"), "#"))
 
 
 def _round(x):
@@ -97,12 +130,74 @@ def _interval(samples, *, confidence, n_resamples, seed, method):
 
 
 def _cell(samples, boot):
-    """`{"mean", "ci", "n"}` of the mean of the samples' means (`n` = items in all)."""
+    """`{"mean", "ci", "n"}` of the mean of the samples' means (`n` = items in all), with `"constant": True` when the
+    interval has zero width because every sample is constant."""
     if not samples or any(len(s) == 0 for s in samples):
         return {"mean": None, "ci": None, "n": 0}
     ci = _interval(samples, **boot)
-    return {"mean": _round(np.mean([s.mean() for s in samples])), "ci": None if ci is None else [_round(c) for c in ci],
-            "n": int(sum(len(s) for s in samples))}
+    cell = {"mean": _round(np.mean([s.mean() for s in samples])),
+            "ci": None if ci is None else [_round(c) for c in ci], "n": int(sum(len(s) for s in samples))}
+    if ci is not None and all(np.ptp(s) == 0 for s in samples):
+        cell["constant"] = True  # only on such cells: the others keep the report's original shape
+    return cell
+
+
+def reason_pattern(reason: str, item_id: str | None = None) -> str:
+    """The cause in a failure's reason: the reason with the parts that differ from item to item masked, so that one
+    cause over many items is one group.
+
+    Args:
+        reason (`str`): a record's `reason`.
+        item_id (`str`, *optional*): the record's id, masked as `<id>` wherever the reason names it.
+
+    Returns:
+        `str`: the reason with the id as `<id>`, quoted values as `'…'`, URLs as `<url>`, paths as `<path>`, long hex
+        strings as `<hex>` and numbers as `#`; `"(no reason given)"` for an empty reason.
+
+    ```python
+    >>> reason_pattern("RuntimeError: boom on age-017 after 3 tries", "age-017")
+    'RuntimeError: boom on <id> after # tries'
+    >>> reason_pattern("no score after 3 attempt(s): no digit in 'I think so'")
+    "no score after # attempt(s): no digit in '…'"
+
+    ```
+    """
+    text = " ".join(str(reason or "").split())
+    if not text:
+        return NO_REASON
+    if item_id:
+        text = text.replace(str(item_id), "<id>")  # before the number mask, which would cut an id into pieces
+    for pattern, mask in _MASKS:
+        text = pattern.sub(mask, text)
+    return text
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def _failures(keyed: dict) -> dict:
+    """Per failure status: how many records, and the most frequent reasons (grouped by `reason_pattern`) with their
+    counts (records, and distinct `items`), one real reason (the first record's, in id order) and up to
+    `EXAMPLE_IDS` ids."""
+    out = {}
+    for status in FAILURE_STATUSES:
+        groups = {}
+        records = [keyed[k] for k in sorted(keyed) if keyed[k].status == status]  # sorted: the same report always
+        for r in records:
+            pattern = reason_pattern(r.reason, r.id)
+            group = groups.setdefault(pattern, {"reason": _clip(" ".join(str(r.reason or "").split()), REASON_CHARS)
+                                                or NO_REASON, "pattern": _clip(pattern, REASON_CHARS), "count": 0,
+                                                "ids": []})
+            group["count"] += 1
+            if r.id not in group["ids"]:
+                group["ids"].append(r.id)
+        ranked = sorted(groups.values(), key=lambda g: (-g["count"], g["pattern"]))
+        shown, rest = ranked[:TOP_REASONS], ranked[TOP_REASONS:]
+        out[status] = {"count": len(records),
+                       "reasons": [{**g, "items": len(g["ids"]), "ids": g["ids"][:EXAMPLE_IDS]} for g in shown],
+                       "more_reasons": len(rest), "more_count": sum(g["count"] for g in rest)}
+    return out
 
 
 def _value(record: ItemRecord, metric: str):
@@ -185,9 +280,13 @@ def build_report(records: Sequence[ItemRecord], *, num_samples: int = 1, planned
     Returns:
         `dict`: JSON-serialisable (floats rounded to 4 decimals, `None` for what is not defined). Keys: `version`,
         `layout` and `layout_labels` (Table-4 column keys and headers), `score` and `score_expected` (per metric:
-        `columns` {key: {mean, ci, n}}, `by_style`, `absent`, `items_scored`, `items_missing`, `notes`;
-        `score_expected` is `None` when no record has one), `counts` (`total` and `per_subset`), `skipped`
-        ({count, ids}), `notes`, `bootstrap`, `num_samples`, `planned`, `system_fingerprint`, `judge_fingerprint`.
+        `columns` {key: {mean, ci, n}, plus `"constant": true` where every item had the same score},
+        `by_style`, `absent`, `items_scored`, `items_missing`, `notes`; `score_expected` is `None` when no record has
+        one), `counts` (`total` and `per_subset`), `failures` (per status in `FAILURE_STATUSES`: `count` of records,
+        `reasons` (the `TOP_REASONS` most frequent: `reason` (one real reason), `pattern` (what they share, see
+        [`reason_pattern`]), `count` (records), `items` (distinct ids), `ids` (up to `EXAMPLE_IDS`, in id order)),
+        `more_reasons` and `more_count` (the groups left out and their records)), `skipped` ({count, ids}), `notes`,
+        `bootstrap`, `num_samples`, `planned`, `system_fingerprint`, `judge_fingerprint`.
     """
     if method not in ("percentile", "BCa"):
         raise ValueError(f"method={method!r}: use 'percentile' or 'BCa'.")
@@ -234,6 +333,7 @@ def build_report(records: Sequence[ItemRecord], *, num_samples: int = 1, planned
         "score": sections["score"],
         "score_expected": sections["score_expected"],
         "counts": {"total": total, "per_subset": per_subset},
+        "failures": _failures(keyed),
         "skipped": {"count": len(skipped), "ids": skipped},
         "notes": notes,
         "bootstrap": {"unit": "item", "method": method, "confidence": confidence, "n_resamples": n_resamples,
@@ -249,7 +349,13 @@ def _fmt(cell, decimals=3) -> str:
     if not cell or cell.get("mean") is None:
         return DASH
     text = f"{cell['mean']:.{decimals}f}"
+    if cell.get("constant"):
+        return text + " (constant)"  # `3.000 [3.000, 3.000]` reads like a bug; the note under the table says why
     return text + (f" [{cell['ci'][0]:.{decimals}f}, {cell['ci'][1]:.{decimals}f}]" if cell.get("ci") else "")
+
+
+def _any_constant(cells) -> bool:
+    return any((cell or {}).get("constant") for cell in cells)
 
 
 def _label(manifest: dict | None, default: str = "system") -> str:
@@ -260,6 +366,42 @@ def _label(manifest: dict | None, default: str = "system") -> str:
 def _table(header, rows) -> list:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, r)) + " |"
                                                                              for r in rows]
+
+
+def scores_table(report: dict, manifest: dict | None = None) -> list[str]:
+    """The Table-4 rows of a report as Markdown table lines: the header, then one row per metric (score, and expected
+    score where there is one), labelled with the system's label from `manifest`."""
+    label, layout = _label(manifest), report["layout"]
+    rows = [[label if m == "score" else f"{label} ({METRIC_LABELS[m]})"] + [_fmt(report[m]["columns"][k]) for k in layout]
+            for m in METRICS if report.get(m)]
+    return _table(["system"] + [report["layout_labels"][k] for k in layout], rows)
+
+
+def _md_cell(text: str) -> str:
+    """Text safe inside a Markdown table cell: one line, no column breaks, not too long."""
+    return _clip(" ".join(str(text).split()), MARKDOWN_REASON_CHARS).replace("|", "\\|")
+
+
+def _failures_section(failures: dict | None) -> list:
+    lines = ["", "## Failures", ""]
+    if failures is None:  # a report.json from before this section existed
+        return lines + ["Not in this report: rebuild it with `parass2s report RUN`."]
+    if not any(failures[s]["count"] for s in FAILURE_STATUSES if s in failures):
+        return lines + ["None: no system error, missing score, invalid input or empty response."]
+    rows, more = [], []
+    for status in FAILURE_STATUSES:
+        part = failures.get(status) or {"count": 0, "reasons": [], "more_reasons": 0}
+        for group in part["reasons"]:
+            ids = ", ".join(group["ids"]) + (f" ... ({group['items']} ids)" if group["items"] > len(group["ids"]) else "")
+            rows.append([f"`{status}`", group["count"], _md_cell(group["reason"]), ids])
+        if part["more_reasons"]:
+            more.append(f"- `{status}`: {part['more_reasons']} more reasons ({part['more_count']} records), not shown.")
+    lines += [(f"The most frequent reasons of each failure status (top {TOP_REASONS}), most frequent first. Reasons "
+               "are grouped with what differs from item to item (record ids, numbers, quoted values, paths) masked; "
+               f"each row shows one real reason and up to {EXAMPLE_IDS} example ids. Every reason is in "
+               "results.jsonl."), ""]
+    lines += _table(["status", "records", "reason (one example)", "example ids"], rows)
+    return lines + ([""] + more if more else [])
 
 
 def _run_section(manifest: dict) -> list:
@@ -280,7 +422,8 @@ def _run_section(manifest: dict) -> list:
 
 
 def render_markdown(report: dict, manifest: dict | None = None, title: str | None = None) -> str:
-    """The report as Markdown: the Table-4 row with intervals, notes, per-style scores, failure counts, the run.
+    """The report as Markdown: the Table-4 row with intervals, notes, per-style scores, failure counts, the most
+    frequent failure reasons, the run.
 
     Args:
         report (`dict`): from [`build_report`].
@@ -294,13 +437,15 @@ def render_markdown(report: dict, manifest: dict | None = None, title: str | Non
     label = _label(manifest)
     layout, boot = report["layout"], report["bootstrap"]
     lines = [f"# {title or 'ParaS2SBench evaluation: ' + label}", "", "## Scores (the paper's Table 4 layout, 1-5)", ""]
-    rows = [[label if m == "score" else f"{label} ({METRIC_LABELS[m]})"] + [_fmt(report[m]["columns"][k]) for k in layout]
-            for m in METRICS if report.get(m)]
-    lines += _table(["system"] + [report["layout_labels"][k] for k in layout], rows)
+    lines += scores_table(report, manifest)
     lines += ["", (f"Mean over items, each item the mean over its samples (up to {report['num_samples']}); "
                    f"[{boot['confidence']:.0%} {boot['method']} bootstrap interval over items, {boot['n_resamples']} "
                    f"resamples, seed {boot['seed']}; averages resample each subset independently]. "
                    "Overall is the mean of the six subsets, as in the paper.")]
+    if _any_constant(report[m]["columns"][k] for m in METRICS if report.get(m) for k in layout):
+        lines += ["", CONSTANT_NOTE]
+    if report.get("score_expected"):
+        lines += ["", EXPECTED_NOTE]
     lines += [""] + [f"- {note}" for note in report["notes"]]
     if report.get("score"):
         lines += ["", "## By query style", ""]
@@ -308,6 +453,8 @@ def render_markdown(report: dict, manifest: dict | None = None, title: str | Non
         style_rows = [[c["subset"], c["style"], c["n"], _fmt(c), _fmt(exp.get((c["subset"], c["style"])))]
                       for c in report["score"]["by_style"]]
         lines += _table(["subset", "style", "items", "score", "expected score"], style_rows)
+        if _any_constant([*report["score"]["by_style"], *exp.values()]):
+            lines += ["", CONSTANT_NOTE]
     lines += ["", "## Counts and failures", ""]
     counts = report["counts"]
     header = ["subset", "records", "items", "items scored", "items without score", "ok"]
@@ -327,6 +474,7 @@ def render_markdown(report: dict, manifest: dict | None = None, title: str | Non
         lines.append(f"Skipped (not evaluated): {skipped['count']} ids: {shown}.")
     else:
         lines.append("Skipped (not evaluated): 0.")
+    lines += _failures_section(report.get("failures"))
     if manifest:
         lines += _run_section(manifest)
     return "\n".join(lines) + "\n"

@@ -25,9 +25,9 @@ any moment (`kill -9` included) and started again redoes nothing finished and en
 
 from __future__ import annotations
 
-import json
 import logging
 import os
+import re
 import shutil
 import time
 from collections import Counter, defaultdict
@@ -35,6 +35,7 @@ from collections.abc import Sequence
 
 from ..audio import AudioError, load_audio
 from ..constants import SCORE_MIN
+from ..io import read_json
 from ..judge.items import STATUS_INVALID, JudgeItem
 from ..s2s.base import S2SResponse, S2SSystem, system_fingerprint
 from .config import EvaluationConfig
@@ -45,6 +46,11 @@ from .store import JsonlLog, write_atomic, write_json
 logger = logging.getLogger(__name__)
 
 GEN_OK, GEN_EMPTY, GEN_ERROR = "ok", "empty", "error"
+
+
+class RunStopped(RuntimeError):
+    """A run stopped early because it could only fail (the message says why and what to do)."""
+
 RUN_FILE, GENERATIONS_FILE, RESULTS_FILE, RESPONSES_DIR = "run.json", "generations.jsonl", "results.jsonl", "responses"
 REPORT_FILES = ("report.json", "report.md", "report.png", "manifest.json")
 
@@ -127,20 +133,31 @@ class EvaluationRunner:
         return {"system": self.system.name, "system_fingerprint": self.system_fp, "judge_fingerprint": self.judge_fp,
                 "dataset": {"config": cfg.dataset_config, "split": cfg.split, **absolute}}
 
+    def _settings(self) -> dict:
+        """What the fingerprints hash, kept in run.json to say which settings differ when a rerun is refused."""
+        judge_config = getattr(self.judge, "config", None)
+        return {"system": {"name": self.system.name, **self.system.config()},
+                "judge": judge_config.scoring_settings() if hasattr(judge_config, "scoring_settings") else {},
+                "dataset": self._identity()["dataset"]}
+
     def _prepare_folder(self) -> None:
         """Refuse a folder made with other settings, unless `overwrite` (then delete what those settings made)."""
         os.makedirs(self.out, exist_ok=True)
         path = os.path.join(self.out, RUN_FILE)
         mine = self._identity()
+        settings = self._settings()
         if os.path.exists(path):
-            with open(path) as f:
-                theirs = json.load(f)
+            theirs = read_json(path, "run file")
+            their_settings = theirs.pop("settings", None) if isinstance(theirs, dict) else None
             if theirs != mine:
                 differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
                 if not self.config.overwrite:
+                    changes = settings_diff(their_settings, settings) if their_settings else []
+                    shown = "; ".join(changes[:8]) + (f"; and {len(changes) - 8} more" if len(changes) > 8 else "")
                     raise ValueError(
-                        f"{self.out} holds a run made with other settings ({', '.join(differ)} differ). Use another "
-                        f"--output folder, or --overwrite to replace that run.")
+                        f"{self.out} holds a run made with other settings ("
+                        + (shown if changes else f"{', '.join(differ)} differ") + "). Use another --output folder, or "
+                        "--overwrite to replace that run.")
                 only_judge = differ == ["judge_fingerprint"]
                 doomed = [RESULTS_FILE, *REPORT_FILES] + ([] if only_judge else [GENERATIONS_FILE, RESPONSES_DIR])
                 for name in doomed:
@@ -151,7 +168,7 @@ class EvaluationRunner:
                         os.remove(target)
                 logger.warning("--overwrite: removed the previous run's %s in %s%s", ", ".join(doomed), self.out,
                                " (responses kept: only the judge changed)" if only_judge else "")
-        write_json(path, mine)
+        write_json(path, {**mine, "settings": settings})
 
     def _finished(self) -> tuple[dict, dict]:
         """Generations and judged records of this system (and judge) already in the folder, last line wins."""
@@ -215,6 +232,7 @@ class EvaluationRunner:
         for key in todo:
             by_sample[key[1]].append(key)
         failures = Counter()
+        first_batch = True
         with _progress(len(todo), "generate") as bar:
             for sample, keys in sorted(by_sample.items()):
                 for start in range(0, len(keys), self.config.batch_size):
@@ -232,12 +250,28 @@ class EvaluationRunner:
                     self.timings["generate"] += seconds
                     for row, response in zip(rows, responses):
                         lines[(row["id"], sample)] = self._store_response(row, sample, response, seconds / len(rows))
+                    if first_batch:
+                        first_batch = False
+                        self._stop_if_all_failed_alike([lines[key] for key in batch])
                     for key in batch:
                         log.append(lines[key])
                         gens[key] = lines[key]
                         failures[lines[key]["status"]] += lines[key]["status"] != GEN_OK
                     bar.update(len(batch))
                     bar.set_postfix({k: v for k, v in failures.items() if v}, refresh=False)
+
+    @staticmethod
+    def _stop_if_all_failed_alike(lines: list[dict]) -> None:
+        """Stop when every item of the first batch failed with the same error: the system is broken (a missing
+        package, a wrong setting), and going on would only record the same error for every item. Nothing of that
+        batch is written, so the rerun after the fix does the work."""
+        errors = [line.get("error", "") for line in lines if line.get("status") == GEN_ERROR]
+        if len(lines) < 2 or len(errors) < len(lines):
+            return
+        causes = {re.sub(r"'[^']*'|\"[^\"]*\"|\d+", "_", error) for error in errors}
+        if len(causes) == 1:
+            raise RunStopped(f"the system failed on all {len(lines)} items of the first batch with the same error: "
+                             f"{errors[0]}. Nothing was recorded; fix the cause and run the same command again.")
 
     def _judge(self, todo: list[tuple], index_of: dict, row_of: dict, gens: dict, done: dict) -> None:
         log = JsonlLog(os.path.join(self.out, RESULTS_FILE))
@@ -285,6 +319,16 @@ class EvaluationRunner:
                     counts[records[key].status] += 1
                 bar.update(len(batch))
                 bar.set_postfix(dict(counts), refresh=False)
+
+    def progress(self) -> tuple[int, int]:
+        """(items judged so far, items planned) of this configuration in the run folder."""
+        planned = len(self._select()[1]) * self.config.num_samples
+        judged = set()
+        for line in JsonlLog(os.path.join(self.out, RESULTS_FILE)):
+            record = ItemRecord.from_dict(line)
+            if record.system_fingerprint == self.system_fp and record.judge_fingerprint == self.judge_fp:
+                judged.add((record.id, record.sample))
+        return len(judged), planned
 
     # ---- the whole run ----
     def run(self) -> dict:
@@ -354,6 +398,18 @@ class EvaluationRunner:
         if cfg.push_to_hub:
             push_run_to_hub(self.out, cfg.push_to_hub)
         return report
+
+
+def settings_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """`"judge.mode: 'multistage' -> 'reward_model'"` for each leaf setting that differs between two nested dicts."""
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key, "<unset>"), new.get(key, "<unset>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += settings_diff(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
 
 
 def push_run_to_hub(run_dir: str, repo_id: str) -> str:

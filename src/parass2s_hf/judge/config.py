@@ -156,15 +156,19 @@ class JudgeConfig:
     _NOT_IN_FINGERPRINT = ("batch_size", "cache_dir", "device_map", "strict", "api_key_env", "api_max_retries",
                            "api_timeout")
 
-    def fingerprint(self) -> str:
-        """A stable hash of everything that changes scores (models, mode, prompts, budgets), for cache keys."""
+    def scoring_settings(self) -> dict:
+        """The settings that change scores (what `fingerprint` hashes), e.g. to say which of them differ."""
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self._NOT_IN_FINGERPRINT}
         # A served stage counts by the model it serves (the model fields), not by where: a server that moves to another
         # host gives the same scores, and a run judged there resumes.
         for name in ("rubric_api_base", "asr_api_base", "audio_llm_api_base", "reward_api_base"):
             fields[name] = bool(fields[name])
         fields["prompt_version"] = PROMPT_VERSION
-        return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return fields
+
+    def fingerprint(self) -> str:
+        """A stable hash of everything that changes scores (models, mode, prompts, budgets), for cache keys."""
+        return hashlib.sha256(json.dumps(self.scoring_settings(), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     @property
     def api_bases(self) -> dict:

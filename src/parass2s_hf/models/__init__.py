@@ -10,6 +10,10 @@ builder) and a backend per role, in-process (transformers) or served (OpenAI-com
 
 The judge, the systems under test, construction, the analyzers and distillation load models only through here; the
 GRPO and SFT policies are loaded by TRL, with `quantization_config` from here.
+
+Before any of them loads, `preflight` checks in about a second, without reading weights, that every model a command
+names is there (a folder, or the Hub cache offline) and of the kind its role needs, and that every served endpoint
+answers; it reports every wrong setting at once (`check_model`, `check_endpoint`, `judge_checks`).
 """
 
 from .generation import DIGITS, Generation, expected_from_logits
@@ -26,6 +30,16 @@ from .local import (
     model_type,
     pad_short,
     style_analyzer,
+)
+from .preflight import (
+    ROLES,
+    EndpointCheck,
+    ModelCheck,
+    PreflightError,
+    check_endpoint,
+    check_model,
+    judge_checks,
+    preflight,
 )
 from .served import (
     EndpointError,
@@ -54,13 +68,17 @@ __all__ = [
     "DIGITS",
     "MIN_MODEL_SECONDS",
     "QUANTIZATION_SKIP_MODULES",
+    "ROLES",
     "ASRBackend",
     "AudioClassifierBackend",
     "AudioLLMBackend",
+    "EndpointCheck",
     "EndpointError",
     "EndpointUnreachable",
     "Generation",
     "LoadSettings",
+    "ModelCheck",
+    "PreflightError",
     "ServedASR",
     "ServedAudioLLM",
     "ServedTextLLM",
@@ -69,15 +87,19 @@ __all__ = [
     "audio_llm_for_training",
     "audio_messages",
     "check_client",
+    "check_endpoint",
+    "check_model",
     "collate",
     "digit_token_ids",
     "expected_from_logits",
     "extractor_kwargs",
+    "judge_checks",
     "load_kwargs",
     "load_pretrained",
     "model_type",
     "openai_client",
     "pad_short",
+    "preflight",
     "quantization_config",
     "require_key",
     "skip_patterns",

@@ -9,7 +9,8 @@ parass2s validate-judge --probes --judge-mode end2end --judge-audio-llm Qwen/Qwe
 
 Writes `validation.json` and `validation.md` (the paper's Table 2 and Table 3 layouts with bootstrap intervals, the
 probes, and notes on what could not be computed) to `--output` and prints the Markdown. Bad input (missing columns,
-ids that no run holds, ...) ends with one line naming the problem and exit status 2.
+ids that no run holds, ...) ends with one line naming the problem and exit status 2; so, with `--probes`, does a judge
+model that is not available (offline: not in the Hub cache) or of the wrong kind, checked before any row is rendered.
 """
 
 from __future__ import annotations
@@ -247,16 +248,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _judge_from_args(args):
-    from ..judge import JudgeConfig, ParaS2SJudge
+JUDGE_OPTIONS = {"audio_llm": "--judge-audio-llm", "asr_model": "--judge-asr", "rubric_model": "--judge-rubric-model",
+                 "rubric_api_base": "--judge-rubric-api-base", "rubric_max_new_tokens": "--judge-max-new-tokens",
+                 "device_map": "--judge-device-map"}
+"""`JudgeConfig` field -> the option of this command that sets it (what preflight messages name)."""
+
+
+def _judge_config_from_args(args):
+    from ..judge import JudgeConfig
 
     kwargs = {"mode": args.judge_mode}
-    for name, key in (("judge_audio_llm", "audio_llm"), ("judge_asr", "asr_model"),
-                      ("judge_rubric_model", "rubric_model"), ("judge_rubric_api_base", "rubric_api_base"),
-                      ("judge_max_new_tokens", "rubric_max_new_tokens"), ("judge_device_map", "device_map")):
-        if getattr(args, name) is not None:
-            kwargs[key] = getattr(args, name)
-    return ParaS2SJudge(JudgeConfig(**kwargs))
+    for key, option in JUDGE_OPTIONS.items():
+        value = getattr(args, option[2:].replace("-", "_"))
+        if value is not None:
+            kwargs[key] = value
+    return JudgeConfig(**kwargs)
+
+
+def _judge_from_args(args):
+    """The probes' judge, its models checked first (`models.preflight`): a model that is not there, or of the wrong
+    kind, stops the command in a second with one line naming its option, before any row is prepared or rendered."""
+    from ..judge import ParaS2SJudge
+    from ..models import judge_checks, preflight
+
+    config = _judge_config_from_args(args)
+    preflight(judge_checks(config, prefix="--judge-", names=JUDGE_OPTIONS))
+    return ParaS2SJudge(config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

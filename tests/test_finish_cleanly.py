@@ -1,0 +1,128 @@
+"""Fail loud, finish cleanly: a system that fails alike on its whole first batch stops the run; a run that scores
+nothing exits 3 with its reasons in the report; Ctrl-C says where it stopped and exits 130; a finished run ends with its
+Table 4 rows and the paths of its files."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import soundfile as sf
+from conftest import tone
+from test_evaluation import ScriptedSystem, run
+from test_evaluation_cli import HEADER, _env, results
+
+from parass2s_hf import cli
+from parass2s_hf.evaluation.runner import RunStopped
+from parass2s_hf.io import JsonlLog
+
+
+def test_a_system_that_fails_alike_on_its_whole_first_batch_stops_the_run(tmp_path, sample_test):
+    broken = ScriptedSystem({i: "error" for i in sample_test["id"]})  # "model refused" on every item
+    with pytest.raises(RunStopped, match="failed on all 4 items of the first batch with the same error: model refused"):
+        run(tmp_path, sample_test, system=broken)
+    assert list(JsonlLog(tmp_path / "run" / "generations.jsonl")) == []  # nothing recorded: the rerun does the work
+    _, report = run(tmp_path, sample_test)  # fixed: the same folder runs in full
+    assert report["counts"]["total"]["items_scored"] == 48
+
+
+def test_failures_that_differ_do_not_stop_the_run(tmp_path, sample_test):
+    ids = sample_test["id"]
+    mixed = ScriptedSystem({ids[0]: "error", ids[1]: "nan", ids[2]: "error", ids[3]: "error"})
+    _, report = run(tmp_path, sample_test, system=mixed)
+    assert report["counts"]["total"]["status"]["system_error"] == 4
+
+
+@pytest.fixture(scope="module")
+def responses(tmp_path_factory, sample_test):
+    folder = tmp_path_factory.mktemp("responses")
+    for i, rid in enumerate(sample_test["id"]):
+        sf.write(folder / f"{rid}.wav", tone(0.6 + 0.02 * i, 200 + 5 * i), 16000)
+    return folder
+
+
+def test_a_run_that_scores_nothing_exits_3_with_its_reasons(tmp_path, tiny, responses, capsys):
+    """The tiny multistage judge runs end to end: its random rubric LLM writes no JSON, so every score is missing,
+    with the reason; that is the honest outcome, and the command says so."""
+    out = tmp_path / "run"
+    rc = cli.main(["evaluate", "--system", "precomputed", "--responses", str(responses), "--config", "sample",
+                   "--limit", "2", "--output", str(out), "--n_resamples", "50", "--judge_mode", "multistage",
+                   "--judge_asr_model", tiny["asr"], "--judge_audio_llm", tiny["audio_llm"],
+                   "--judge_rubric_model", tiny["text_llm"], "--judge_rubric_max_new_tokens", "8",
+                   "--judge_tone_max_new_tokens", "4", "--judge_asr_max_new_tokens", "4", "--judge_max_retries", "0"])
+    captured = capsys.readouterr()
+    assert rc == 3
+    assert "no item was scored" in captured.err and str(out / "report.md") in captured.err
+    got = results(out)
+    assert got and all(r["status"] == "missing" and r["reason"].startswith("no score after 1 attempt(s)")
+                       for r in got.values())
+    assert "no score after 1 attempt(s)" in (out / "report.md").read_text()  # the reasons are in the report
+
+
+def test_a_finished_run_ends_with_its_table_and_paths(tmp_path, tiny, responses, capsys):
+    out = tmp_path / "run"
+    args = ["evaluate", "--system", "precomputed", "--responses", str(responses), "--config", "sample", "--limit",
+            "2", "--output", str(out), "--n_resamples", "50", "--judge_mode", "reward_model", "--judge_audio_llm",
+            tiny["audio_llm"]]
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out
+    assert HEADER in printed and "## By query style" not in printed  # the Table 4 rows, not the whole report
+    assert f"report: {out / 'report.md'}, {out / 'report.json'}, {out / 'report.png'}" in printed
+
+
+def test_ctrl_c_says_where_it_stopped_and_exits_130(tmp_path, tiny, responses):
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "parass2s_hf.cli", "evaluate", "--system", "precomputed", "--responses",
+            str(responses), "--config", "sample", "--batch_size", "1", "--output", str(out), "--judge_mode",
+            "reward_model", "--judge_audio_llm", tiny["audio_llm"]]
+    proc = subprocess.Popen(args, env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    path = out / "results.jsonl"
+    while time.time() < deadline and proc.poll() is None:
+        if path.exists() and path.read_bytes().count(b"\n") >= 3:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+    last = [line for line in err.splitlines() if line.strip()][-1]
+    assert last.startswith("parass2s evaluate: interrupted after ") and last.endswith(
+        " of 48 items; run the same command again to resume.")
+    assert os.path.exists(path)
+
+
+def test_the_readme_own_system_example_runs_as_written(tmp_path, tiny, monkeypatch):
+    """README "Your own model, from Python": the 20 lines run as written (with the tiny checkpoints of the main job)."""
+    import re
+
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")) as f:
+        readme = f.read()
+    block = readme.split("<!-- own-system -->", 2)[1]
+    code = re.search(r"```python\n(.*?)```", block, re.DOTALL).group(1)
+    monkeypatch.chdir(tmp_path)
+    os.symlink(os.path.dirname(tiny["audio_llm"]), tmp_path / "tiny")
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README's own example
+    assert (tmp_path / "runs" / "echo" / "report.md").exists()
+    assert namespace["report"]["counts"]["total"]["items_scored"] == 8  # 2 queries of each of the 4 subsets
+
+
+def test_missing_or_wrong_models_fail_at_start_up_in_one_message(tmp_path, tiny, responses, capsys):
+    """Checked from config files before any data is prepared or model loaded: every wrong setting at once."""
+    out = tmp_path / "run"
+    started = time.perf_counter()
+    rc = cli.main(["evaluate", "--system", "cascade", "--asr", "openai/whisper-large-v3", "--llm", tiny["asr"],
+                   "--config", "sample", "--output", str(out), "--judge_mode", "multistage",
+                   "--judge_asr_model", tiny["asr"], "--judge_audio_llm", tiny["audio_llm"],
+                   "--judge_rubric_model", str(tmp_path / "no_such_model")])
+    err = capsys.readouterr().err
+    assert rc == 2 and time.perf_counter() - started < 5
+    assert "3 settings are wrong" in err
+    assert "--asr 'openai/whisper-large-v3': not a local folder, and not in the Hub cache" in err
+    assert "--llm" in err and "text_llm" in err  # a Whisper checkpoint given as the LLM
+    assert "--judge_rubric_model" in err and "no_such_model" in err
+    assert not out.exists()  # no work was started

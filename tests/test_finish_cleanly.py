@@ -126,3 +126,26 @@ def test_missing_or_wrong_models_fail_at_start_up_in_one_message(tmp_path, tiny,
     assert "--llm" in err and "text_llm" in err  # a Whisper checkpoint given as the LLM
     assert "--judge_rubric_model" in err and "no_such_model" in err
     assert not out.exists()  # no work was started
+
+
+def test_the_rerun_of_a_finished_run_loads_no_model(tmp_path, tiny, monkeypatch, capsys):
+    out = tmp_path / "run"
+    args = ["evaluate", "--system", "cascade", "--asr", tiny["asr"], "--llm", tiny["text_llm"], "--max_new_tokens", "8",
+            "--config", "sample", "--limit", "1", "--output", str(out), "--n_resamples", "50", "--judge_mode",
+            "reward_model", "--judge_audio_llm", tiny["audio_llm"]]
+    assert cli.main(args) == 0
+    first = (out / "report.json").read_text()
+
+    def no_loading(self, *args, **kwargs):
+        raise AssertionError(f"{type(self).__name__} loaded a model for a finished run")
+
+    from parass2s_hf import models
+
+    for backend in (models.ASRBackend, models.TextLLMBackend, models.AudioLLMBackend):
+        monkeypatch.setattr(backend, "__init__", no_loading)
+    started = time.perf_counter()
+    assert cli.main(args) == 0
+    seconds = time.perf_counter() - started
+    assert (out / "report.json").read_text() == first
+    assert seconds < 10, seconds  # about 1 s on a quiet 2-core machine
+    capsys.readouterr()

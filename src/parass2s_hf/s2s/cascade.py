@@ -112,7 +112,8 @@ class CascadeSystem:
                  max_new_tokens: int = 128, seed: int = 0, batch_size: int = 8, torch_dtype: str = "auto",
                  device_map: str | None = None, tts_kwargs: dict | None = None, asr_max_new_tokens: int = 128,
                  voice_key: str = "assistant"):
-        from ..models import ASRBackend, LoadSettings, TextLLMBackend
+        from ..models import LoadSettings
+        from ..models.preflight import check_model
         from ..render import get_renderer
 
         if temperature < 0:
@@ -128,18 +129,47 @@ class CascadeSystem:
         self.system_prompt = LABELLED_SYSTEM_PROMPT if self.labelled else BLIND_SYSTEM_PROMPT
 
         self.renderer = get_renderer(tts, **self.tts_kwargs)  # first: cheap, and an unknown name fails at once
-        settings = LoadSettings(torch_dtype=torch_dtype, device_map=device_map, batch_size=batch_size)
-        self.asr = ASRBackend(asr, settings, max_new_tokens=asr_max_new_tokens)  # capped at Whisper's positions
+        # The models load on the first query (a finished run's rerun loads none); what they are is checked now, from
+        # their config files only, so a wrong or missing checkpoint is an error here, not on every row.
+        self._settings = LoadSettings(torch_dtype=torch_dtype, device_map=device_map, batch_size=batch_size)
+        check_model("asr", asr, "asr")
+        self._asr = self._llm = None
         if llm_api_base:
             from ..models import openai_client
 
             self.client = openai_client(llm_api_base, llm_api_key_env, f"The cascade's LLM endpoint ({llm})")
-            self.llm = None
         else:
+            check_model("llm", llm, "text_llm")
             self.client = None
-            self.llm = TextLLMBackend(llm, settings, role="llm")
         self.timings = Counter()
         self.stats = Counter()
+
+    @property
+    def asr(self):
+        """The speech recogniser (`models.ASRBackend`), loaded on first use; its budget is capped at Whisper's
+        positions."""
+        if self._asr is None:
+            from ..models import ASRBackend
+
+            self._asr = ASRBackend(self.asr_id, self._settings, max_new_tokens=self.asr_max_new_tokens)
+        return self._asr
+
+    @asr.setter
+    def asr(self, backend):  # a ready backend (shared with another system, or scripted in tests)
+        self._asr = backend
+
+    @property
+    def llm(self):
+        """The local chat LLM (`models.TextLLMBackend`), loaded on first use; `None` with an endpoint."""
+        if self._llm is None and self.client is None:
+            from ..models import TextLLMBackend
+
+            self._llm = TextLLMBackend(self.llm_id, self._settings, role="llm")
+        return self._llm
+
+    @llm.setter
+    def llm(self, backend):
+        self._llm = backend
 
     def config(self) -> dict:
         config = {"asr": self.asr_id, "asr_max_new_tokens": self.asr_max_new_tokens, "llm": self.llm_id,

@@ -384,3 +384,14 @@ def test_a_clip_rendered_again_is_verified_again(tmp_path):
     again = CountingASR()
     run_verify(work, VerifyConfig(max_wer=1000), asr=again)
     assert again.clips == 0  # nothing changed since
+
+
+def test_a_stage_that_keeps_nothing_exits_non_zero(tmp_path, monkeypatch, capsys):
+    """`build generate` keeping 0 records used to exit 0: the next stages then had nothing to work on."""
+    monkeypatch.setenv("PARASS2S_BUILD_TEST_KEY", "sk-test")
+    with serve_scripted_llm(ScriptedLLM(bad_json_every=1)) as base:  # every answer is garbage: nothing is kept
+        rc = cli.main(["build", "generate", "--llm", "scripted", "--llm-api-base", base, "--llm-api-key-env",
+                       "PARASS2S_BUILD_TEST_KEY", "--dimension", "emotion", "--n", "3", "--out", str(tmp_path / "w")])
+    err = capsys.readouterr().err
+    assert rc == 3
+    assert "parass2s build: error: generate kept nothing of its " in err and "unparseable output" in err

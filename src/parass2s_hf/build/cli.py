@@ -166,14 +166,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_KEPT_NOTHING = 3
+"""Exit code of a `parass2s build` stage that kept none of its items (2: bad input, one line)."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run `parass2s build <stage> ...`; returns the exit code (2 for bad input, reported as one line)."""
+    """Run `parass2s build <stage> ...`; returns the exit code (2 for bad input, reported as one line; 3 when a stage
+    kept none of its items)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
-        _print(args.func(args))
+        result = args.func(args)
     except ValueError as e:  # bad input (files named in the message): one clear line, not a traceback
         message = " ".join(part.strip() for part in str(e).splitlines() if part.strip())
         print(f"parass2s build: error: {message}", file=sys.stderr)
         return 2
+    _print(result)
+    # A stage that kept nothing is a failed build, whatever it ran without error: say so, and exit non-zero.
+    summaries = [result] if "stage" in result else [v for v in result.values() if isinstance(v, dict) and "stage" in v]
+    empty = [s for s in summaries if s.get("in") and not s.get("out")]
+    if empty:
+        s = empty[0]
+        print(f"parass2s build: error: {s['stage']} kept nothing of its {s['in']} item(s) (dropped: "
+              f"{s.get('dropped') or {}}); later stages have nothing to work on.", file=sys.stderr)
+        return EXIT_KEPT_NOTHING
     return 0

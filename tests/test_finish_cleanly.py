@@ -149,3 +149,19 @@ def test_the_rerun_of_a_finished_run_loads_no_model(tmp_path, tiny, monkeypatch,
     assert (out / "report.json").read_text() == first
     assert seconds < 10, seconds  # about 1 s on a quiet 2-core machine
     capsys.readouterr()
+
+
+def test_the_default_judge_offline_names_its_missing_models_before_loading(tmp_path):
+    """The README's `ParaS2SJudge(JudgeConfig(...))` snippet without the checkpoints: one message naming every missing
+    model, before any model loads, instead of a long `OSError` from the Hub client."""
+    from parass2s_hf.judge import JudgeConfig, JudgeItem, ParaS2SJudge
+    from parass2s_hf.models.preflight import PreflightError
+
+    started = time.perf_counter()
+    with pytest.raises(PreflightError) as caught:
+        ParaS2SJudge(JudgeConfig()).score([JudgeItem(tone(1.0), tone(1.0, 300), 16000)])
+    message = str(caught.value)
+    assert time.perf_counter() - started < 5 and message.startswith("3 settings are wrong:")
+    for setting in ("asr_model 'openai/whisper-large-v3'", "audio_llm 'Qwen/Qwen2-Audio-7B-Instruct'",
+                    "rubric_model 'Qwen/Qwen2.5-7B-Instruct'"):
+        assert setting in message

@@ -118,10 +118,11 @@ def test_reward_model_scores_are_expected_values_that_follow_the_audio(tiny):
 
 def test_not_an_audio_llm_is_refused(tiny):
     judge = ParaS2SJudge(tiny_config(tiny, mode="end2end", audio_llm=tiny["text_llm"]))
-    with pytest.raises(ValueError, match="is a 'qwen2' checkpoint, not an audio LLM"):
+    # found before any model loads, from the config files (models.preflight), naming the setting
+    with pytest.raises(ValueError, match="audio_llm .*is a 'qwen2' checkpoint, but the audio_llm role needs"):
         judge.score(items(1))
     judge = ParaS2SJudge(tiny_config(tiny, asr_model=tiny["text_llm"]))
-    with pytest.raises(ValueError, match="not a speech recogniser"):
+    with pytest.raises(ValueError, match="asr_model .*is a 'qwen2' checkpoint, but the asr role needs"):
         judge.score(items(1))
 
 

@@ -126,13 +126,14 @@ def test_the_switches_reach_the_command_line_the_metric_and_the_grpo_reward(tmp_
         ParaS2SGRPOConfig(output_dir=str(tmp_path), judge_config={"query_labels": "guessed"}, use_cpu=True, bf16=False)
 
 
-def test_the_judge_refuses_an_adapter_trained_on_another_reward_prompt(tmp_path):
+def test_the_judge_refuses_an_adapter_trained_on_another_reward_prompt(tmp_path, tiny):
     """The report distillation writes beside an adapter says which prompt it learnt; a judge that would give it
     another one refuses before loading anything."""
     adapter = tmp_path / "adapter"
     adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA"}))
     (adapter / "reward_model_report.json").write_text(json.dumps({"judge_config": {"reward_prompt_notes": False}}))
-    judge = ParaS2SJudge(JudgeConfig(mode="reward_model", reward_model="base", reward_adapter=str(adapter),
+    judge = ParaS2SJudge(JudgeConfig(mode="reward_model", reward_model=tiny["audio_llm"], reward_adapter=str(adapter),
                                      reward_prompt_notes=True))
     with pytest.raises(ValueError, match="was trained with reward_prompt_notes=False"):
         judge.score([JudgeItem(QUERY, REPLIES[0], 16000)])

@@ -72,6 +72,7 @@ class ParaS2SJudge:
         self.config = config or JudgeConfig()
         self._asr, self._audio_llm, self._rubric, self._reward = asr, audio_llm, rubric, reward
         self._check_served(given={"asr": asr, "audio_llm": audio_llm, "rubric_model": rubric, "reward_model": reward})
+        self._models_checked = False
         self._analyzers = dict(style_analyzers or {})
         self.cache = PerceptionCache(self.config.cache_dir)
         self.counts = Counter()
@@ -144,6 +145,25 @@ class ParaS2SJudge:
                                                role="reward_model", adapter=cfg.reward_adapter)
         return self._reward
 
+    def _check_models(self) -> None:
+        """Before the first model loads: every checkpoint this judge will load, checked from its config files
+        (`models.preflight`), all problems in one `ValueError`, rather than a long `OSError` from the Hub client when
+        the first stage starts. Backends given ready-made are not checked."""
+        from ..models.preflight import judge_checks, preflight
+
+        cfg, given = self.config, set()
+        if self._asr is not None:
+            given |= {"asr_model", "asr_api_base"}
+        if self._audio_llm is not None:
+            given |= {"audio_llm", "audio_llm_api_base"}
+        if self._rubric is not None:
+            given |= {"rubric_model", "rubric_api_base"}
+        if self._reward is not None or (self._audio_llm is not None and cfg.reward_model is None
+                                        and cfg.reward_adapter is None and not cfg.reward_api_base):
+            given |= {"reward_model", "reward_api_base", "reward_adapter", "audio_llm", "audio_llm_api_base"}
+        given |= {f"style_analyzers[{dimension}]" for dimension in self._analyzers}
+        preflight([check for check in judge_checks(cfg, prefix="", probe=False) if check.setting not in given])
+
     def _check_served(self, given: dict) -> None:
         """A served stage needs the openai client and a key: say so now, before any clip is perceived."""
         from ..models import check_client, require_key
@@ -194,6 +214,9 @@ class ParaS2SJudge:
             `JudgeParseError`: in strict mode, an answer without a readable score.
         """
         items = [self._check_item(i, item) for i, item in enumerate(items)]
+        if not self._models_checked:
+            self._check_models()
+            self._models_checked = True
         results: list[JudgeResult | None] = [None] * len(items)
         clips = {}
         for i, item in enumerate(items):

@@ -261,7 +261,8 @@ def test_probe_tells_a_voice_reader_from_a_word_reader_and_a_constant():
 
 # ---- data ----
 
-@pytest.mark.parametrize("dimension", ["gender", "age"])
+# age renders a second PolyTone set (about 10 s): `slow`, with the age analyzer's learning run that shares it.
+@pytest.mark.parametrize("dimension", ["gender", pytest.param("age", marks=pytest.mark.slow)])
 def test_render_polytone_speaks_every_text_in_every_style_with_split_voices(polytone, dimension):
     train, held_out = polytone(dimension)
     styles = STYLES[dimension]

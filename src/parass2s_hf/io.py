@@ -25,6 +25,17 @@ logger = logging.getLogger(__name__)
 REPAIR_ADVICE = "rerun with --repair to move the damaged line(s) to {rejected} and redo their items"
 
 
+def parse_record(line: str) -> tuple[dict | None, str]:
+    """One JSONL line as `(record, "")`, or `(None, why)` when it is not a JSON object."""
+    try:
+        record = json.loads(line)
+    except ValueError as e:
+        return None, f"not valid JSON: {e}"
+    if not isinstance(record, dict):
+        return None, f"a JSON {type(record).__name__}, not an object"
+    return record, ""
+
+
 class JsonlLog:
     """An append-only JSONL file of records, tolerant of a torn last line.
 
@@ -71,11 +82,7 @@ class JsonlLog:
             for number, line in enumerate(f, 1):
                 if not line.strip():
                     continue
-                try:
-                    record = json.loads(line)
-                    problem = "" if isinstance(record, dict) else f"a JSON {type(record).__name__}, not an object"
-                except ValueError as e:
-                    problem = f"not valid JSON: {e}"
+                record, problem = parse_record(line)
                 if problem:
                     if not self.repair:
                         raise ValueError(f"{self.path}, line {number}: not a valid record ({problem}); "

@@ -27,11 +27,10 @@ skipped, not cut). The run folder's lock is held while writing, so a run in prog
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
-from ..io import FolderLock, FolderLockedError, read_json
+from ..io import FolderLock, FolderLockedError, parse_record, read_json
 from .records import ItemRecord
 from .report import build_report, scores_table, write_report
 from .runner import RESULTS_FILE, RUN_FILE
@@ -55,11 +54,7 @@ def _read_records(path: str) -> tuple[list[dict], list[str]]:
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        try:
-            value = json.loads(line)
-            problem = "" if isinstance(value, dict) else f"a JSON {type(value).__name__}, not an object"
-        except ValueError as e:
-            problem = f"not valid JSON: {e}"
+        value, problem = parse_record(line)  # the same rule as the runner's logs, without repairing the file
         if problem:
             raise ValueError(f"{path}, line {number}: not a valid record ({problem}). Fix or remove the line, or rerun "
                              "`parass2s evaluate` on the folder with --repair to redo its item.")

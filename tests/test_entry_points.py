@@ -64,3 +64,24 @@ def test_readme_line_works_from_another_folder_in_a_fresh_process(tmp_path):
 def test_load_parass2sbench_public_function(tmp_path):
     dd = parass2s_hf.load_parass2sbench("sample", cache_dir=str(tmp_path))
     assert list(dd) == ["test"] and dd["test"].num_rows == 48
+
+
+def test_importing_the_package_imports_neither_evaluate_nor_transformers(tmp_path):
+    """`evaluate` imports `transformers.pipelines` (seconds): the name hook waits for `evaluate.loading` instead, so
+    a command that needs neither (a finished run's rerun, `parass2s report`) starts fast, and the hook still works."""
+    code = ("import sys, parass2s_hf; "
+            "print(sorted(m for m in ('evaluate', 'transformers', 'torch') if m in sys.modules)); "
+            "import evaluate.loading as el; print(el.evaluation_module_factory._parass2s_hook)")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         check=False, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ["[]", "True"], out.stdout
+
+
+def test_the_evaluate_hook_patches_an_evaluate_imported_before_the_package():
+    import evaluate.loading as el
+
+    from parass2s_hf.judge.loading import install_evaluate_hook
+
+    assert install_evaluate_hook() and el.evaluation_module_factory._parass2s_hook

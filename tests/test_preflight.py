@@ -187,6 +187,33 @@ def test_a_model_of_the_wrong_kind_is_refused_naming_the_role(tiny, model, role,
     assert "pass e.g." in message and "\n" not in message
 
 
+@pytest.mark.parametrize("stored", ["not json", '{"transformers": "0.0.1", "omni": [], "kinds": {"asr": ["qwen2"]}}'])
+def test_the_remembered_model_kinds_are_recomputed_when_damaged_or_from_another_transformers(tiny, stored):
+    """The role sets are kept on disk (importing transformers' mappings costs seconds); a damaged file, or one written
+    by another transformers version, must never decide a check."""
+    import importlib
+
+    from parass2s_hf.io import hash_cache_file
+
+    pf = importlib.import_module("parass2s_hf.models.preflight")  # the module; the package exports its function
+
+    path = os.path.join(os.path.dirname(hash_cache_file()), "model_kinds.json")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(stored)
+    pf._kinds.cache_clear()
+    try:
+        assert check_model("--asr", tiny["asr"], "asr") == "whisper"
+        with pytest.raises(ValueError, match="is a 'qwen2' checkpoint"):
+            check_model("--asr", tiny["text_llm"], "asr")
+        with open(path) as f:
+            assert "whisper" in json.load(f)["kinds"]["asr"]  # written again, for this version
+        pf._kinds.cache_clear()
+        assert pf._kinds() == pf._kinds_from_transformers()  # and read back as computed
+    finally:
+        pf._kinds.cache_clear()
+
+
 def test_an_audio_llm_without_a_feature_extractor_cannot_hear(tiny, tmp_path):
     deaf = tmp_path / "deaf"
     deaf.mkdir()

@@ -376,12 +376,40 @@ class EvaluationRunner:
         self._judge(todo_judge, index_of, row_of, gens, done)
         return self.write_report(keys, skipped, done)
 
+    def _report_inputs(self, records, keys, skipped) -> str:
+        """SHA-256 of everything the report is computed from: the records, the plan and the report's settings."""
+        from .. import __version__
+
+        cfg = self.config
+        return _digest({"records": [r.to_dict() for r in records], "keys": [list(k) for k in keys],
+                        "skipped": [list(k) for k in skipped], "confidence": cfg.confidence,
+                        "n_resamples": cfg.n_resamples, "seed": cfg.seed, "label": cfg.label,
+                        "system": self.system.name, "package": __version__})
+
+    def _current_report(self, inputs: str) -> dict | None:
+        """The report in the folder when it was computed from exactly `inputs` and all its files are there."""
+        names = ("manifest.json", "report.json", "report.md", "report.png")
+        if not all(os.path.isfile(os.path.join(self.out, n)) for n in names):
+            return None
+        try:
+            if read_json(os.path.join(self.out, "manifest.json")).get("report_inputs") != inputs:
+                return None
+            return read_json(os.path.join(self.out, "report.json"))
+        except ValueError:
+            return None  # damaged: written again
+
     def write_report(self, keys: Sequence[tuple], skipped: Sequence[tuple], done: dict) -> dict:
         from .report import build_report, write_report
 
         tic = time.perf_counter()
         cfg = self.config
         records = [done[k] for k in keys if k in done]
+        inputs = self._report_inputs(records, keys, skipped)
+        current = self._current_report(inputs)
+        if current is not None:  # a finished run judged again: nothing changed, so neither does its report
+            if cfg.push_to_hub:
+                push_run_to_hub(self.out, cfg.push_to_hub)
+            return current
         report = build_report(records, num_samples=cfg.num_samples, planned=len(keys),
                               skipped=sorted({i for i, _ in skipped}), confidence=cfg.confidence,
                               n_resamples=cfg.n_resamples, seed=cfg.seed)
@@ -391,13 +419,21 @@ class EvaluationRunner:
             dataset={**self._identity()["dataset"], "dimensions": cfg.dimensions, "limit": cfg.limit,
                      "rows": len({k[0] for k in keys})},
             num_samples=cfg.num_samples, seed=cfg.seed, label=cfg.label,
-            extra={"bootstrap": {"confidence": cfg.confidence, "n_resamples": cfg.n_resamples}})
+            extra={"bootstrap": {"confidence": cfg.confidence, "n_resamples": cfg.n_resamples},
+                   "report_inputs": inputs})
         write_json(os.path.join(self.out, "manifest.json"), manifest)
         write_report(report, self.out, manifest)
         self.timings["report"] += time.perf_counter() - tic
         if cfg.push_to_hub:
             push_run_to_hub(self.out, cfg.push_to_hub)
         return report
+
+
+def _digest(obj) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def settings_diff(old: dict, new: dict, prefix: str = "") -> list[str]:

@@ -103,7 +103,33 @@ def _offline(offline: bool | None) -> bool:
 
 @lru_cache(maxsize=1)
 def _kinds() -> dict:
-    """Model types per role, from transformers' own auto mappings (what `AutoModelFor...` would accept)."""
+    """Model types per role, from transformers' own auto mappings (what `AutoModelFor...` would accept).
+
+    Importing those mappings imports transformers (about 2 s), which a check of config files should not cost: the
+    sets are kept in a small JSON file beside the file-hash cache, keyed by the installed transformers version."""
+    from importlib.metadata import version
+
+    from ..io import hash_cache_file, write_json
+
+    path = os.path.join(os.path.dirname(hash_cache_file()), "model_kinds.json")
+    key = version("transformers")
+    try:
+        with open(path, encoding="utf-8") as f:
+            stored = json.load(f)
+        if stored.get("transformers") == key and stored.get("omni") == sorted(OMNI_MODEL_TYPES):
+            return {role: set(types) for role, types in stored["kinds"].items()}
+    except (OSError, ValueError, KeyError, AttributeError, TypeError):
+        pass  # absent or damaged: computed again below
+    kinds = _kinds_from_transformers()
+    try:
+        write_json(path, {"transformers": key, "omni": sorted(OMNI_MODEL_TYPES),
+                          "kinds": {role: sorted(types) for role, types in kinds.items()}})
+    except OSError:
+        pass  # a read-only home: the check still works, only slower next time
+    return kinds
+
+
+def _kinds_from_transformers() -> dict:
     from transformers.models.auto import modeling_auto as auto
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 

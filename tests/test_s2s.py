@@ -408,6 +408,32 @@ def test_omni_rejects_other_checkpoints_and_speakers(tiny, tiny_omni):
         omni(tiny_omni, speaker="Nobody")
 
 
+def test_omni_checks_its_checkpoint_at_construction_and_loads_the_model_on_first_use(tiny_omni, tmp_path, monkeypatch):
+    """A finished run's rerun builds the system but generates nothing: it must not load a 7B model for that."""
+    import json as _json
+    import shutil
+
+    from parass2s_hf import models
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the Omni model was loaded at construction")
+
+    monkeypatch.setattr(models, "load_pretrained", no_loading)
+    system = omni(tiny_omni, speaker="Chelsie")  # the speaker is checked from spk_dict.pt, without the model
+    assert system._model is None and "Chelsie" in system.speakers()
+    json.dumps(system.config())
+    with pytest.raises(ValueError, match=r"Unknown speaker 'Nobody'.*Chelsie"):
+        omni(tiny_omni, speaker="Nobody")
+    mute = tmp_path / "mute"
+    shutil.copytree(tiny_omni, mute)
+    config = _json.loads((mute / "config.json").read_text())
+    (mute / "config.json").write_text(_json.dumps({**config, "enable_audio_output": False}))
+    with pytest.raises(ValueError, match="enable_audio_output off"):
+        omni(str(mute))
+    monkeypatch.undo()
+    assert system.model is not None and system.model.has_talker  # loaded on first use
+
+
 @pytest.mark.gpu
 def test_omni_real_checkpoint(rows):
     """Qwen2.5-Omni-3B from the local cache (set PARASS2S_OMNI_MODEL to another checkpoint or path)."""

@@ -40,6 +40,33 @@ MODEL_CLASSES = {
 """Supported checkpoints, by `config.model_type`: (model class, processor class) in transformers."""
 
 
+def _checkpoint_file(model_id: str, filename: str) -> str | None:
+    """The local path of a checkpoint's file: from its folder, or from the Hub (its cache offline); `None` when the
+    checkpoint has no such file."""
+    import os
+
+    if os.path.isdir(model_id):
+        path = os.path.join(model_id, filename)
+        return path if os.path.isfile(path) else None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        return hf_hub_download(model_id, filename)
+    except EntryNotFoundError:
+        return None
+
+
+def _read_json(model_id: str, filename: str) -> dict:
+    import json
+
+    path = _checkpoint_file(model_id, filename)
+    if path is None:
+        raise ValueError(f"model {model_id!r} has no {filename}: not a transformers checkpoint.")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
 @register_system("omni")
 class OmniSystem:
     """A transformers model that listens and speaks: Qwen2.5-Omni or Qwen3-Omni.
@@ -70,44 +97,74 @@ class OmniSystem:
     def __init__(self, model: str, speaker: str | None = None, system_prompt: str | None = QWEN_SYSTEM_PROMPT,
                  max_new_tokens: int = 256, temperature: float = 0.0, seed: int = 0, batch_size: int = 1,
                  torch_dtype: str = "auto", device_map: str | None = "auto", generate_kwargs: dict | None = None):
-        from transformers import AutoConfig, AutoTokenizer
-
-        from ..models import LoadSettings, load_pretrained
-
         if temperature < 0:
             raise ValueError(f"temperature must be 0 (greedy) or more, got {temperature!r}.")
         for name, value in (("max_new_tokens", max_new_tokens), ("batch_size", batch_size)):
             if int(value) < 1:
                 raise ValueError(f"{name} must be at least 1, got {value!r}.")
-        self.model_type = AutoConfig.from_pretrained(model).model_type
+        # Everything checkable is checked from the checkpoint's small files now; the weights load on first use, so a
+        # rerun of a finished run (nothing to generate) never loads the model.
+        config = _read_json(model, "config.json")
+        self.model_type = config.get("model_type")
         if self.model_type not in MODEL_CLASSES:
             raise ValueError(f"model {model!r} is a {self.model_type!r} checkpoint; the omni system supports the "
                              f"model types {sorted(MODEL_CLASSES)} (e.g. Qwen/Qwen2.5-Omni-7B, "
                              f"Qwen/Qwen3-Omni-30B-A3B-Instruct).")
+        if config.get("enable_audio_output") is False:
+            raise ValueError(f"model {model!r} has enable_audio_output off in its config.json, so it loads without "
+                             f"its talker and cannot speak; use a checkpoint with audio output.")
         self.model_id, self.speaker, self.system_prompt = model, speaker, system_prompt
         self.max_new_tokens, self.temperature, self.seed = max_new_tokens, float(temperature), seed
-        self.batch_size, self.torch_dtype = batch_size, torch_dtype
+        self.batch_size, self.torch_dtype, self.device_map = batch_size, torch_dtype, device_map
         self.generate_kwargs = dict(generate_kwargs or {})
+        self._model_cls, self._processor_cls = MODEL_CLASSES[self.model_type]
+        self._config = config
+        self._model = self._tokenizer = self._processor = None
+        if speaker is not None:
+            self._check_speaker(self.speakers())
 
-        model_cls, self._processor_cls = MODEL_CLASSES[self.model_type]
-        self.model = load_pretrained(model_cls, model, LoadSettings(torch_dtype=torch_dtype, device_map=device_map))
-        if not getattr(self.model, "has_talker", False):
-            raise ValueError(f"model {model!r} was loaded without its talker (enable_audio_output is off), so it "
-                             f"cannot speak; use a checkpoint with audio output.")
-        speakers = self.speakers()
-        if speaker is not None and speakers and speaker not in speakers and speaker.lower() not in speakers:
-            raise ValueError(f"Unknown speaker {speaker!r} for {model!r}; expected one of {speakers}.")
-        # for decoding; unlike the processor, the tokenizer needs no torchvision
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
-        self._processor = None
+    def _check_speaker(self, speakers: list[str]) -> None:
+        if self.speaker is not None and speakers and self.speaker not in speakers and \
+                self.speaker.lower() not in speakers:
+            raise ValueError(f"Unknown speaker {self.speaker!r} for {self.model_id!r}; expected one of {speakers}.")
+
+    @property
+    def model(self):
+        """The model, loaded on first use (its talker checked)."""
+        if self._model is None:
+            from ..models import LoadSettings, load_pretrained
+
+            model = load_pretrained(self._model_cls, self.model_id,
+                                    LoadSettings(torch_dtype=self.torch_dtype, device_map=self.device_map))
+            if not getattr(model, "has_talker", False):
+                raise ValueError(f"model {self.model_id!r} was loaded without its talker (enable_audio_output is "
+                                 f"off), so it cannot speak; use a checkpoint with audio output.")
+            self._model = model
+        return self._model
+
+    @property
+    def tokenizer(self):
+        """The tokenizer (for decoding; unlike the processor, it needs no torchvision), loaded on first use."""
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self.model_id)
+        return self._tokenizer
 
     def speakers(self) -> list[str]:
-        """The voices the checkpoint ships (Qwen2.5-Omni's `spk_dict.pt`, Qwen3-Omni's talker config)."""
-        speaker_map = getattr(self.model, "speaker_map", None)
-        if speaker_map:
-            return list(speaker_map)
-        talker = getattr(self.model.config, "talker_config", None)
-        return list(getattr(talker, "speaker_id", None) or {})
+        """The voices the checkpoint ships (Qwen2.5-Omni's `spk_dict.pt`, Qwen3-Omni's talker config), read without
+        loading the model."""
+        if self._model is not None and getattr(self._model, "speaker_map", None):
+            return list(self._model.speaker_map)
+        found = (self._config.get("talker_config") or {}).get("speaker_id")
+        if found:
+            return list(found)
+        path = _checkpoint_file(self.model_id, "spk_dict.pt")
+        if path is None:
+            return []
+        import torch
+
+        return list(torch.load(path, weights_only=True))
 
     def config(self) -> dict:
         return {"model": self.model_id, "model_type": self.model_type, "speaker": self.speaker,

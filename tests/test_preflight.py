@@ -551,3 +551,53 @@ def test_a_script_prints_the_problem_as_one_line_and_exits_non_zero(tmp_path, fi
         f"{filename}: error: 1 setting is wrong: --model_name_or_path {MISSING_HUB_ID!r}: not a local folder, and not "
         f"in the Hub cache (offline): download it first with `hf download {MISSING_HUB_ID}`, or pass a local folder.")
     assert "Traceback" not in done.stderr and not os.path.exists(tmp_path / "out")
+
+
+def _build(argv, capsys):
+    from parass2s_hf import cli
+
+    started = time.perf_counter()
+    code = cli.main(["build", *argv])
+    return code, capsys.readouterr().err, time.perf_counter() - started
+
+
+def test_build_verify_checks_its_asr_and_analyzers_before_reading_a_clip(tiny, analyzer, no_config, tmp_path, capsys):
+    work = tmp_path / "work"  # not even a work folder: the checks come first
+    code, err, seconds = _build(["verify", "--in", str(work), "--asr", tiny["text_llm"], "--analyzer",
+                                 f"gender={analyzer}", f"emotion={analyzer}", "age=" + no_config], capsys)
+    assert code == 2 and seconds < FAST, (code, seconds)
+    assert err.startswith("parass2s build: error: 3 settings are wrong:"), err
+    assert f"--asr {tiny['text_llm']!r}: is a 'qwen2' checkpoint, but the asr role needs" in err
+    assert f"--analyzer emotion {analyzer!r}: has labels ['female', 'male'], not the emotion styles" in err
+    assert f"--analyzer age {no_config!r}" in err
+    assert "gender" not in err.split("--analyzer emotion")[0]  # the fitting analyzer passes
+    assert not work.exists()
+
+
+def test_build_generate_and_render_check_their_models_and_endpoints_first(tiny, closed_url, tmp_path, monkeypatch,
+                                                                          capsys):
+    monkeypatch.setenv("PARASS2S_BUILD_KEY", "x")
+    code, err, seconds = _build(["generate", "--llm", MISSING_HUB_ID, "--dimension", "emotion", "--n", "2",
+                                 "--out", str(tmp_path / "a")], capsys)
+    assert code == 2 and seconds < FAST and f"--llm {MISSING_HUB_ID!r}: not a local folder, and not in the Hub cache" \
+        in err, err
+    code, err, _ = _build(["filter", "--llm", "m", "--llm-api-base", closed_url, "--llm-api-key-env",
+                           "PARASS2S_BUILD_KEY", "--in", str(tmp_path / "b")], capsys)
+    assert code == 2 and f"--llm-api-base {closed_url!r}: the LLM endpoint does not answer" in err, err
+    code, err, _ = _build(["render", "--tts", tiny["asr"], "--in", str(tmp_path / "c")], capsys)
+    assert code == 2 and "--tts" in err and "is a 'whisper' checkpoint, but the tts role needs" in err, err
+    assert not any((tmp_path / name).exists() for name in "abc")
+
+
+def test_build_all_checks_every_stage_of_the_recipe_before_the_first(tiny, tmp_path, capsys):
+    import yaml
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "work_dir": str(tmp_path / "work"), "llm": {"model": tiny["text_llm"]},
+        "generate": {"dimension": "emotion", "n": 2}, "filter": {}, "render": {},
+        "verify": {"asr": MISSING_HUB_ID}, "export": {"out": str(tmp_path / "out")}}))
+    code, err, seconds = _build(["all", "--recipe", str(recipe)], capsys)
+    assert code == 2 and seconds < FAST, (code, seconds, err)
+    assert f"verify.asr {MISSING_HUB_ID!r}" in err and "llm.model" not in err, err
+    assert not (tmp_path / "work").exists()  # generate never ran

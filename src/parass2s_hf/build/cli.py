@@ -59,14 +59,18 @@ def _verify(args) -> dict:
     from .verify import VerifyConfig, run_verify
     from .workdir import WorkDir
 
+    config = VerifyConfig(asr=args.asr, max_wer=args.max_wer, analyzers=_analyzers(args))
+    return run_verify(WorkDir(args.work, repair=args.repair), config, overwrite=args.overwrite)
+
+
+def _analyzers(args) -> dict:
     analyzers = {}
     for pair in args.analyzer or []:
         dim, sep, path = pair.partition("=")
         if not sep or not path:
             raise ValueError(f"--analyzer takes dimension=checkpoint, got {pair!r}.")
         analyzers[dim] = path
-    config = VerifyConfig(asr=args.asr, max_wer=args.max_wer, analyzers=analyzers)
-    return run_verify(WorkDir(args.work, repair=args.repair), config, overwrite=args.overwrite)
+    return analyzers
 
 
 def _export(args) -> dict:
@@ -89,6 +93,34 @@ def _summary(args) -> dict:
     from .workdir import WorkDir
 
     return WorkDir(args.work).summary()
+
+
+def _checks(args) -> list:
+    from . import checks
+
+    command = args.func.__name__.lstrip("_")
+    if command in ("generate", "filter"):
+        return checks.llm_checks(args.llm, args.llm_api_base, args.llm_api_key_env)
+    if command == "render":
+        kwargs = json.loads(args.tts_kwargs) if args.tts_kwargs else {}  # bad JSON is named by the stage itself
+        return checks.tts_checks(args.tts, kwargs if isinstance(kwargs, dict) else {})
+    if command == "verify":
+        return checks.verify_checks(args.asr, _analyzers(args))
+    if command == "all":
+        from .recipe import load_recipe
+
+        return checks.recipe_checks(load_recipe(args.recipe), args.stages)
+    return []
+
+
+def _preflight(args) -> None:
+    from ..models.preflight import preflight
+
+    try:
+        found = _checks(args)
+    except json.JSONDecodeError:
+        return  # --tts-kwargs: the render stage names it
+    preflight(found)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
+        _preflight(args)  # every model and endpoint the command will use, before any record is touched
         result = args.func(args)
     except ValueError as e:  # bad input (files named in the message): one clear line, not a traceback
         message = " ".join(part.strip() for part in str(e).splitlines() if part.strip())

@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
-ROLES = ("asr", "audio_llm", "text_llm", "audio_classifier", "omni", "adapter")
+ROLES = ("asr", "audio_llm", "text_llm", "audio_classifier", "omni", "tts", "adapter")
 """What a checkpoint can be asked to be (`check_model(role=...)`)."""
 
 OMNI_MODEL_TYPES = ("qwen2_5_omni", "qwen3_omni_moe")
@@ -49,6 +49,8 @@ ROLE_NEEDS = {
     "text_llm": ("a causal chat LM (AutoModelForCausalLM)", "Qwen/Qwen2.5-7B-Instruct"),
     "audio_classifier": ("an audio classifier (AutoModelForAudioClassification)", "facebook/wav2vec2-base"),
     "omni": (f"a speech-output Omni model (model type {' or '.join(OMNI_MODEL_TYPES)})", "Qwen/Qwen2.5-Omni-7B"),
+    "tts": ("a text-to-speech model (AutoModelForTextToWaveform or AutoModelForTextToSpectrogram)",
+            "facebook/mms-tts-eng"),
     "adapter": ("a PEFT adapter (a folder with adapter_config.json)", "runs/reward-model"),
 }
 """Per role: what it needs, in messages, and an example of a checkpoint that fits."""
@@ -116,7 +118,8 @@ def _kinds() -> dict:
     try:
         with open(path, encoding="utf-8") as f:
             stored = json.load(f)
-        if stored.get("transformers") == key and stored.get("omni") == sorted(OMNI_MODEL_TYPES):
+        if stored.get("transformers") == key and stored.get("omni") == sorted(OMNI_MODEL_TYPES) and \
+                set(stored["kinds"]) == {*ROLES, "known"} - {"adapter"}:
             return {role: set(types) for role, types in stored["kinds"].items()}
     except (OSError, ValueError, KeyError, AttributeError, TypeError):
         pass  # absent or damaged: computed again below
@@ -141,6 +144,7 @@ def _kinds_from_transformers() -> dict:
         "text_llm": set(auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES) - speech,
         "audio_classifier": set(auto.MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES),
         "omni": set(OMNI_MODEL_TYPES),
+        "tts": set(auto.MODEL_FOR_TEXT_TO_WAVEFORM_MAPPING_NAMES) | set(auto.MODEL_FOR_TEXT_TO_SPECTROGRAM_MAPPING_NAMES),
         "known": set(CONFIG_MAPPING_NAMES),
     }
 
@@ -299,7 +303,7 @@ def check_model(setting: str, model_id: str, role: str, trust_remote_code: bool 
         setting (`str`): the setting as the command line spells it (e.g. `"--judge_asr_model"`), named in messages.
         model_id (`str`): a local folder or a Hub id.
         role (`str`): one of `ROLES`: `"asr"` (speech-to-text), `"audio_llm"` (multimodal LM with audio),
-            `"text_llm"` (causal LM), `"audio_classifier"`, `"omni"` (Qwen2.5-Omni / Qwen3-Omni) or `"adapter"`
+            `"text_llm"` (causal LM), `"audio_classifier"`, `"omni"` (Qwen2.5-Omni / Qwen3-Omni), `"tts"` or `"adapter"`
             (a PEFT adapter).
         trust_remote_code (`bool`, *optional*, defaults to `False`): whether checkpoint code will be allowed: a model
             type defined by such code is then accepted unchecked.

@@ -11,11 +11,12 @@ import time
 import pytest
 import soundfile as sf
 from conftest import tone
-from test_evaluation import ScriptedSystem, run
+from test_evaluation import ScriptedJudge, ScriptedSystem, run
 from test_evaluation_cli import HEADER, _env, results
 
 from parass2s_hf import cli
 from parass2s_hf.evaluation.runner import RunStopped
+from parass2s_hf.judge import JudgeResult
 from parass2s_hf.io import JsonlLog
 
 
@@ -33,6 +34,48 @@ def test_failures_that_differ_do_not_stop_the_run(tmp_path, sample_test):
     mixed = ScriptedSystem({ids[0]: "error", ids[1]: "nan", ids[2]: "error", ids[3]: "error"})
     _, report = run(tmp_path, sample_test, system=mixed)
     assert report["counts"]["total"]["status"]["system_error"] == 4
+
+
+class BrokenJudge(ScriptedJudge):
+    """Scores normally until batch `fails_at` (counted from 0), then raises, or answers every pair with a server
+    error."""
+
+    def __init__(self, fails_at=0, how="raise"):
+        super().__init__()
+        self.fails_at, self.how, self.batches = fails_at, how, 0
+
+    def score(self, items):
+        self.batches += 1
+        if self.batches - 1 < self.fails_at:
+            return super().score(items)
+        if self.how == "raise":
+            raise RuntimeError("CUDA error: device-side assert triggered\n  (a long trace)")
+        return [JudgeResult(status="missing", reason=f"endpoint error: BadRequestError: Error code: 400 - "
+                                                     f"{{'message': 'audio {i} is not supported'}}")
+                for i, _ in enumerate(items)]
+
+
+def test_a_judge_that_raises_stops_the_run_in_one_line_keeping_what_was_judged(tmp_path, sample_test):
+    with pytest.raises(RunStopped, match=r"the judge failed on the first batch of 4 item\(s\): RuntimeError: CUDA "
+                                         r"error: device-side assert triggered \(a long trace\)\. Nothing of this"):
+        run(tmp_path, sample_test, judge=BrokenJudge(0))
+    assert list(JsonlLog(tmp_path / "run" / "results.jsonl")) == []
+    assert len(list(JsonlLog(tmp_path / "run" / "generations.jsonl"))) == 48  # the responses are kept
+    with pytest.raises(RunStopped, match=r"failed on a batch of 4 item\(s\).*the 8 item\(s\) judged before are kept"):
+        run(tmp_path, sample_test, judge=BrokenJudge(2))
+    assert len(list(JsonlLog(tmp_path / "run" / "results.jsonl"))) == 8
+    _, report = run(tmp_path, sample_test)  # fixed: the rerun judges the rest
+    assert report["counts"]["total"]["items_scored"] == 48
+
+
+def test_a_judge_server_that_refuses_every_pair_of_the_first_batch_stops_the_run(tmp_path, sample_test, capsys):
+    with pytest.raises(RunStopped, match="the judge failed on all 4 items of the first batch with the same endpoint "
+                                         "error: BadRequestError: Error code: 400"):
+        run(tmp_path, sample_test, judge=BrokenJudge(0, how="server"))
+    assert list(JsonlLog(tmp_path / "run" / "results.jsonl")) == []
+    # later, the same errors are the pairs' missing scores (the server may have failed for a while): the run goes on
+    _, report = run(tmp_path, sample_test, judge=BrokenJudge(1, how="server"))
+    assert report["counts"]["total"]["items_scored"] == 4 and report["counts"]["total"]["status"]["missing"] == 44
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,8 @@ def parse_args(argv: list[str] | None = None) -> tuple:
 
 EXIT_BAD_INPUT, EXIT_NOTHING_SCORED, EXIT_INTERRUPTED = 2, 3, 130
 """Exit codes of `parass2s evaluate`: 0 a report with scores; 2 bad input, a missing extra, a server that is down, a
-folder in use, or a system that failed alike on its whole first batch (one line says which); 3 a finished run that
+folder in use, a system that failed alike on its whole first batch, or a judge that raised or whose server refused
+its whole first batch alike (one line says which); 3 a finished run that
 scored nothing (its reasons are in the failures of report.md); 130 interrupted (Ctrl-C): rerun to resume."""
 
 

@@ -268,10 +268,34 @@ class EvaluationRunner:
         errors = [line.get("error", "") for line in lines if line.get("status") == GEN_ERROR]
         if len(lines) < 2 or len(errors) < len(lines):
             return
-        causes = {re.sub(r"'[^']*'|\"[^\"]*\"|\d+", "_", error) for error in errors}
+        causes = {_cause(error) for error in errors}
         if len(causes) == 1:
             raise RunStopped(f"the system failed on all {len(lines)} items of the first batch with the same error: "
                              f"{errors[0]}. Nothing was recorded; fix the cause and run the same command again.")
+
+    def _score(self, items: list, first: bool, finished: int) -> list:
+        """`judge.score(items)`, stopping the run with one line when the judge is broken: it raises (a model that
+        cannot run, a bad setting), or, on the first batch, every pair failed at a server with the same error. What
+        was recorded before stays recorded; nothing of this batch is, so the rerun after the fix does its work."""
+        from ..models.preflight import PreflightError
+        from ..models.served import EndpointUnreachable
+
+        try:
+            results = self.judge.score(items)
+        except (KeyboardInterrupt, EndpointUnreachable, PreflightError, RunStopped):
+            raise
+        except Exception as e:  # a traceback from deep inside a model says less than this line
+            kept = f"the {finished} item(s) judged before are kept; " if finished else ""
+            raise RunStopped(f"the judge failed on {'the first batch' if first else 'a batch'} of {len(items)} "
+                             f"item(s): {type(e).__name__}: {' '.join(str(e).split())[:500]}. {kept}Nothing of this "
+                             f"batch was recorded; fix the cause and run the same command again.") from e
+        errors = [r.reason or "" for r in results if r.status == "missing" and (r.reason or "").startswith(
+            "endpoint error")]
+        if first and len(results) >= 2 and len(errors) == len(results) and len(set(map(_cause, errors))) == 1:
+            raise RunStopped(f"the judge failed on all {len(results)} items of the first batch with the same "
+                             f"{errors[0]}. Nothing of this batch was recorded; fix the cause and run the same "
+                             f"command again.")
+        return results
 
     def _judge(self, todo: list[tuple], index_of: dict, row_of: dict, gens: dict, done: dict) -> None:
         log = JsonlLog(os.path.join(self.out, RESULTS_FILE))
@@ -304,7 +328,7 @@ class EvaluationRunner:
                         judged.append((key, base))
                 if items:
                     tic = time.perf_counter()
-                    results = self.judge.score(items)
+                    results = self._score(items, first=start == 0, finished=len(done))
                     seconds = time.perf_counter() - tic
                     self.timings["judge"] += seconds
                     for (key, base), result in zip(judged, results):
@@ -427,6 +451,11 @@ class EvaluationRunner:
         if cfg.push_to_hub:
             push_run_to_hub(self.out, cfg.push_to_hub)
         return report
+
+
+def _cause(error: str) -> str:
+    """An error message with its quoted values and numbers blanked: two items failing for one cause read alike."""
+    return re.sub(r"'[^']*'|\"[^\"]*\"|\d+", "_", error)
 
 
 def _digest(obj) -> str:

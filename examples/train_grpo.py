@@ -22,7 +22,8 @@ from trl import ModelConfig, TrlParser, get_peft_config
 from parass2s_hf import load_parass2sbench
 from parass2s_hf.align import ParaS2SGRPOConfig, ParaS2SGRPOTrainer
 from parass2s_hf.align.qlora import language_model_lora_targets, quantization_config_for_audio_llm
-from parass2s_hf.models import ModelCheck, PreflightError, judge_checks, preflight
+from parass2s_hf.models import ModelCheck, judge_checks, preflight
+from parass2s_hf.script_errors import run_script
 
 
 @dataclass
@@ -97,8 +98,4 @@ def main(script_args: GRPOScriptArguments, training_args: ParaS2SGRPOConfig, mod
 
 
 if __name__ == "__main__":
-    try:
-        main(*build_parser().parse_args_and_config())
-    except PreflightError as e:  # a setting to fix, not a bug: one line (per setting), no traceback
-        print(f"train_grpo.py: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_script("train_grpo.py", lambda: build_parser().parse_args_and_config(), main))

@@ -43,7 +43,8 @@ from parass2s_hf.analyzers import (
     text_leakage_probe,
     train_analyzer,
 )
-from parass2s_hf.models import ModelCheck, PreflightError, preflight
+from parass2s_hf.models import ModelCheck, preflight
+from parass2s_hf.script_errors import run_script
 
 logger = logging.getLogger(__name__)
 
@@ -217,8 +218,4 @@ def main(script_args: PolyToneArguments, training_args: TrainingArguments, train
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    try:
-        main(*parse_args())
-    except PreflightError as e:  # a setting to fix, not a bug: one line (per setting), no traceback
-        print(f"train_polytone.py: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_script("train_polytone.py", parse_args, main))

@@ -65,7 +65,8 @@ from parass2s_hf.distill import (
 )
 from parass2s_hf.distill.train import REPORT_FILE
 from parass2s_hf.evaluation.arguments import JudgeArguments
-from parass2s_hf.models import ModelCheck, PreflightError, judge_checks, preflight
+from parass2s_hf.models import ModelCheck, judge_checks, preflight
+from parass2s_hf.script_errors import run_script
 
 logger = logging.getLogger(__name__)
 
@@ -209,8 +210,4 @@ def main(args: RewardModelArguments, training_args: TrainingArguments, judge_arg
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    try:
-        main(*build_parser().parse_args_and_config())
-    except PreflightError as e:  # a setting to fix, not a bug: one line (per setting), no traceback
-        print(f"train_reward_model.py: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_script("train_reward_model.py", lambda: build_parser().parse_args_and_config(), main))

@@ -40,7 +40,8 @@ from parass2s_hf.align.data import validate_prompt_audio
 from parass2s_hf.align.prompts import POLICY_SYSTEM_PROMPT
 from parass2s_hf.align.qlora import language_model_lora_targets, quantization_config_for_audio_llm
 from parass2s_hf.align.sft import AudioSFTCollator, demonstration_rows, merge_lora_and_save
-from parass2s_hf.models import ModelCheck, PreflightError, preflight
+from parass2s_hf.models import ModelCheck, preflight
+from parass2s_hf.script_errors import run_script
 
 logger = logging.getLogger(__name__)
 
@@ -184,8 +185,4 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
 
 
 if __name__ == "__main__":
-    try:
-        main(*build_parser().parse_args_and_config())
-    except PreflightError as e:  # a setting to fix, not a bug: one line (per setting), no traceback
-        print(f"train_sft.py: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_script("train_sft.py", lambda: build_parser().parse_args_and_config(), main))

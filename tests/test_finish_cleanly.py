@@ -16,8 +16,8 @@ from test_evaluation_cli import HEADER, _env, results
 
 from parass2s_hf import cli
 from parass2s_hf.evaluation.runner import RunStopped
-from parass2s_hf.judge import JudgeResult
 from parass2s_hf.io import JsonlLog
+from parass2s_hf.judge import JudgeResult
 
 
 def test_a_system_that_fails_alike_on_its_whole_first_batch_stops_the_run(tmp_path, sample_test):

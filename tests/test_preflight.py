@@ -601,3 +601,24 @@ def test_build_all_checks_every_stage_of_the_recipe_before_the_first(tiny, tmp_p
     assert code == 2 and seconds < FAST, (code, seconds, err)
     assert f"verify.asr {MISSING_HUB_ID!r}" in err and "llm.model" not in err, err
     assert not (tmp_path / "work").exists()  # generate never ran
+
+
+def test_the_grpo_trainer_checks_its_policy_and_judge_before_reading_a_prompt(tiny, no_config):
+    """The README's Python snippet: `ParaS2SGRPOTrainer(model=<not there>, ...)` stops in one message naming the policy
+    and the judge's model, before any prompt row is read or any model loaded."""
+    from parass2s_hf.align import ParaS2SGRPOConfig, ParaS2SGRPOTrainer
+
+    class Untouchable:
+        column_names = ["prompt", "audio"]
+
+        def __getattr__(self, name):
+            raise AssertionError("a prompt row was read before the checks")
+
+    args = ParaS2SGRPOConfig(output_dir="unused", use_cpu=True, bf16=False,
+                             judge_config={"mode": "reward_model", "audio_llm": MISSING_HUB_ID})
+    started = time.perf_counter()
+    with pytest.raises(PreflightError) as caught:
+        ParaS2SGRPOTrainer(model=no_config, args=args, train_dataset=Untouchable())
+    message = str(caught.value)
+    assert time.perf_counter() - started < FAST and message.startswith("2 settings are wrong:"), message
+    assert f"model {no_config!r}" in message and f"judge_config.audio_llm {MISSING_HUB_ID!r}" in message

@@ -5,6 +5,7 @@ parass2s bench load sample --split test          # prepare a ParaS2SBench config
 parass2s bench load emotion --data-dir renders/  # your own audio
 parass2s bench lint [FILE ...]                   # lint the text layer (default: the shipped one)
 parass2s bench card [--check] [--measure]        # (re)generate the dataset card
+parass2s bench corpora --iemocap DIR --meld DIR  # what the IEMOCAP/MELD selection rule keeps, by reason
 parass2s evaluate --system cascade --asr ... --llm ... --output runs/x   # evaluate a system (see --help)
 parass2s compare runs/*                          # leaderboard of several runs
 parass2s report runs/x [runs/y ...]              # rebuild a run's report.json/.md/.png from its results (no model)
@@ -44,6 +45,14 @@ def _bench_card(args) -> int:
                      + ["--output", args.output])
 
 
+def _bench_corpora(args) -> int:
+    from .bench.real_corpora import main as corpora_main
+
+    return corpora_main((["--iemocap", args.iemocap] if args.iemocap else []) + (["--meld", args.meld] if args.meld
+                                                                                else [])
+                        + ["--meld-splits", *args.meld_splits])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parass2s", description="ParaS2S: benchmark, judge and alignment.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -69,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     card.add_argument("--measure", action="store_true")
     card.add_argument("--output", default="dataset_card/README.md")
     card.set_defaults(func=_bench_card)
+
+    corpora = bench_sub.add_parser("corpora", help="what the IEMOCAP/MELD selection rule keeps, by reason")
+    corpora.add_argument("--iemocap", help="folder holding Session1 ... Session5")
+    corpora.add_argument("--meld", help="folder holding MELD's CSVs and clip folders")
+    corpora.add_argument("--meld-splits", nargs="+", default=["test"])
+    corpora.set_defaults(func=_bench_corpora)
 
     # `evaluate`, `compare`, `report`, `build` and `validate-judge` parse their own arguments; listed here for --help
     sub.add_parser("evaluate", help="evaluate a speech-to-speech system on ParaS2SBench", add_help=False)
@@ -100,7 +115,11 @@ def main(argv=None) -> int:
 
         return validate_main(argv[1:])
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError) as e:  # a folder that is not there, a bad setting: one line, not a trace
+        print(f"parass2s bench {args.bench_command}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

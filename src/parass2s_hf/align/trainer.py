@@ -89,6 +89,7 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
             args = ParaS2SGRPOConfig(f"{str(name).split('/')[-1]}-ParaS2S-GRPO")
         if not isinstance(args, ParaS2SGRPOConfig):
             raise TypeError(f"args must be a ParaS2SGRPOConfig, got {type(args).__name__}.")
+        self._preflight(model, args, judge if reward_funcs is None else False)
         has_audio = train_dataset is not None and args.prompt_audio_column in getattr(train_dataset, "column_names", [])
         if has_audio and args.validate_prompt_audio:
             train_dataset = to_policy_rows(train_dataset, args.prompt_audio_column, drop_invalid=args.drop_invalid_prompts)
@@ -125,6 +126,18 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
                 self.generation_config.suppress_tokens = suppress
 
     # ---- set-up ----
+    @staticmethod
+    def _preflight(model, args: ParaS2SGRPOConfig, judge) -> None:
+        """The policy (given by name) and every model and endpoint of the reward's judge (built from `judge_config`)
+        are checked from their config files before any prompt is read or model loaded: a missing checkpoint is one
+        line naming it (`PreflightError`), not a long `OSError` from the Hub client minutes in."""
+        from ..models import ModelCheck, judge_checks, preflight
+
+        checks = [ModelCheck("model", model, "model", args.trust_remote_code)] if isinstance(model, str) else []
+        if judge is None:
+            checks += judge_checks(args.judge_config, prefix="judge_config.")
+        preflight(checks)
+
     @staticmethod
     def _load_policy(model_id: str, args: ParaS2SGRPOConfig, quantization_config):
         from trl.trainer.utils import create_model_from_path

@@ -237,7 +237,7 @@ Not redistributed: request [IEMOCAP](https://sail.usc.edu/iemocap/) from USC SAI
 3. IEMOCAP: all five sessions; MELD: the test split by default (`meld_splits=`); MELD audio is decoded from the MP4
    clips; the few clips missing from the MELD release are counted and logged.
 
-The counts depend on your copy; `python -m parass2s_hf.bench.real_corpora --iemocap DIR --meld DIR` prints what the
+The counts depend on your copy; `parass2s bench corpora --iemocap DIR --meld DIR` prints what the
 rule keeps and drops, by reason. They were not measured for this card: the corpora are licensed and were not
 available where it was built. Real rows have no pair, topic, scenario or reference reply; their `requirement` is the
 emotion's general note:

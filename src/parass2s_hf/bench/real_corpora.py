@@ -12,7 +12,7 @@ IEMOCAP and 781 from MELD). This module applies a documented rule instead:
    do not give the emotion away, as for the synthetic texts;
 3. IEMOCAP: all five sessions, scripted and improvised; MELD: the `test` split by default (`meld_splits`).
 
-`python -m parass2s_hf.bench.real_corpora --iemocap DIR --meld DIR` prints what the rule keeps and drops, by
+`parass2s bench corpora --iemocap DIR --meld DIR` prints what the rule keeps and drops, by
 reason, for your copies.
 """
 
@@ -23,6 +23,7 @@ import csv
 import glob
 import os
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
@@ -224,7 +225,9 @@ def check_corpus_root(root, corpus: str, instructions: str) -> str:
     return root
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
+    """`parass2s bench corpora --iemocap DIR --meld DIR`: what the selection rule keeps, by reason.
+    A corpus folder that is missing or not laid out as expected is one line (what to fetch, and where), exit 2."""
     parser = argparse.ArgumentParser(description="Count what the ParaS2SBench selection rule keeps from IEMOCAP/MELD.")
     parser.add_argument("--iemocap", help="folder holding Session1 ... Session5")
     parser.add_argument("--meld", help="folder holding MELD's CSVs and clip folders")
@@ -236,11 +239,16 @@ def main(argv=None) -> None:
                        ("meld", args.meld and (lambda c: iter_meld(args.meld, args.meld_splits, c)))):
         if rows:
             counts = Counter()
-            kept = sum(1 for _ in rows(counts))
+            try:
+                kept = sum(1 for _ in rows(counts))
+            except (FileNotFoundError, ValueError) as e:  # a corpus not there, or not laid out as expected
+                print(f"parass2s bench corpora: error: {' '.join(str(e).split())}", file=sys.stderr)
+                return 2
             print(f"{name}: kept {kept} of {counts['utterances']}")
             for key, n in sorted(counts.items()):
                 print(f"  {key}: {n}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
-ROLES = ("asr", "audio_llm", "text_llm", "audio_classifier", "omni", "tts", "adapter")
+ROLES = ("asr", "audio_llm", "text_llm", "audio_classifier", "omni", "tts", "model", "adapter")
 """What a checkpoint can be asked to be (`check_model(role=...)`)."""
 
 OMNI_MODEL_TYPES = ("qwen2_5_omni", "qwen3_omni_moe")
@@ -51,6 +51,7 @@ ROLE_NEEDS = {
     "omni": (f"a speech-output Omni model (model type {' or '.join(OMNI_MODEL_TYPES)})", "Qwen/Qwen2.5-Omni-7B"),
     "tts": ("a text-to-speech model (AutoModelForTextToWaveform or AutoModelForTextToSpectrogram)",
             "facebook/mms-tts-eng"),
+    "model": ("a transformers model", "Qwen/Qwen2-Audio-7B-Instruct"),
     "adapter": ("a PEFT adapter (a folder with adapter_config.json)", "runs/reward-model"),
 }
 """Per role: what it needs, in messages, and an example of a checkpoint that fits."""
@@ -145,6 +146,7 @@ def _kinds_from_transformers() -> dict:
         "audio_classifier": set(auto.MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES),
         "omni": set(OMNI_MODEL_TYPES),
         "tts": set(auto.MODEL_FOR_TEXT_TO_WAVEFORM_MAPPING_NAMES) | set(auto.MODEL_FOR_TEXT_TO_SPECTROGRAM_MAPPING_NAMES),
+        "model": set(CONFIG_MAPPING_NAMES),  # any model transformers knows: where the role is the caller's to tell
         "known": set(CONFIG_MAPPING_NAMES),
     }
 
@@ -303,7 +305,8 @@ def check_model(setting: str, model_id: str, role: str, trust_remote_code: bool 
         setting (`str`): the setting as the command line spells it (e.g. `"--judge_asr_model"`), named in messages.
         model_id (`str`): a local folder or a Hub id.
         role (`str`): one of `ROLES`: `"asr"` (speech-to-text), `"audio_llm"` (multimodal LM with audio),
-            `"text_llm"` (causal LM), `"audio_classifier"`, `"omni"` (Qwen2.5-Omni / Qwen3-Omni), `"tts"` or `"adapter"`
+            `"text_llm"` (causal LM), `"audio_classifier"`, `"omni"` (Qwen2.5-Omni / Qwen3-Omni), `"tts"`, `"model"`
+            (any model transformers knows) or `"adapter"`
             (a PEFT adapter).
         trust_remote_code (`bool`, *optional*, defaults to `False`): whether checkpoint code will be allowed: a model
             type defined by such code is then accepted unchecked.

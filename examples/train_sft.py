@@ -37,6 +37,7 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
 from parass2s_hf import load_parass2sbench
 from parass2s_hf.align.data import validate_prompt_audio
+from parass2s_hf.align.policy_settings import write_policy_settings
 from parass2s_hf.align.prompts import POLICY_SYSTEM_PROMPT
 from parass2s_hf.align.qlora import language_model_lora_targets, quantization_config_for_audio_llm
 from parass2s_hf.align.sft import AudioSFTCollator, demonstration_rows, merge_lora_and_save
@@ -179,7 +180,9 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
                                 torch_dtype=model_args.dtype or "auto")
     if training_args.distributed_state.num_processes > 1:
         training_args.distributed_state.wait_for_everyone()
-    if is_main:
+    if is_main:  # how it hears and speaks, for `parass2s evaluate --system policy` (the SFT replies are spoken
+        # by espeak-ng with the assistant's voice, as the GRPO reward speaks them)
+        write_policy_settings(merge_output_dir, system_prompt=script_args.policy_system_prompt or None)
         logger.info("merged SFT checkpoint (the GRPO recipe's model): %s", merge_output_dir)
     return merge_output_dir
 

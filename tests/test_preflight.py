@@ -609,7 +609,7 @@ def test_the_grpo_trainer_checks_its_policy_and_judge_before_reading_a_prompt(ti
     from parass2s_hf.align import ParaS2SGRPOConfig, ParaS2SGRPOTrainer
 
     class Untouchable:
-        column_names = ["prompt", "audio"]
+        column_names = ("prompt", "audio")
 
         def __getattr__(self, name):
             raise AssertionError("a prompt row was read before the checks")

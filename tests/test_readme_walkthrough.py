@@ -28,10 +28,15 @@ DEPENDENCY_NOISE = ("Skipping publisher trust check", "Failed to load CPU gemm_4
 """Warnings printed by dependencies on a CPU machine offline (bitsandbytes' kernel lookup), not errors."""
 
 
+def readme_text() -> str:
+    with open(README, encoding="utf-8") as f:
+        return f.read()
+
+
 def shell_commands(text: str) -> list[str]:
     """Every command of the README's bash blocks: continuation lines joined, comments and `[optional]` parts dropped."""
     commands = []
-    for body in re.findall(r"```bash\n(.*?)```", text, re.S):
+    for body in re.findall(r"```bash\n(.*?)```", text, re.DOTALL):
         for line in body.replace("\\\n", " ").splitlines():
             line = re.sub(r"\s\[[^\]]*\]", "", re.sub(r"\s+#.*$", "", line)).strip()
             if line and not line.startswith("#"):
@@ -40,7 +45,7 @@ def shell_commands(text: str) -> list[str]:
 
 
 def python_snippets(text: str) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", text, re.S)
+    return re.findall(r"```python\n(.*?)```", text, re.DOTALL)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +69,7 @@ def _error_lines(stderr: str) -> list[str]:
 @pytest.mark.slow
 def test_every_readme_command_runs_or_says_in_one_line_what_is_missing(clone):
     folder, env = clone
-    commands = shell_commands(open(README, encoding="utf-8").read())
+    commands = shell_commands(readme_text())
     assert len(commands) > 25 and any("--output runs/demo" in c for c in commands)
     report = []
     for command in commands:
@@ -133,7 +138,7 @@ def test_every_readme_python_snippet_runs_or_stops_at_what_is_missing(clone):
     if not (folder / "tiny").exists():
         subprocess.run([sys.executable, "-m", "parass2s_hf.testing", "tiny/"], cwd=folder, env=env, check=True,
                        capture_output=True)
-    snippets = python_snippets(open(README, encoding="utf-8").read())
+    snippets = python_snippets(readme_text())
     assert len(snippets) >= 6
     for k, source in enumerate(snippets):
         # placeholders a reader fills in: the judge's inputs (two clips), the `data_dir` of an `iemocap_dir="..."`

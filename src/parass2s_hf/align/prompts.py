@@ -26,3 +26,19 @@ def policy_prompt(system_prompt: str | None = POLICY_SYSTEM_PROMPT) -> list[dict
     if system_prompt:
         chat.insert(0, {"role": "system", "content": system_prompt})
     return chat
+
+
+def encode_policy_prompt(processor, audio, conversation: list[dict]):
+    """The processor's output for one spoken prompt: the chat template applied to `conversation` (with the generation
+    prompt) and the audio's features. The GRPO trainer and the `policy` system under test both encode through here,
+    so the policy hears in evaluation exactly what it heard in training.
+
+    Args:
+        processor: the policy's processor (tokenizer, chat template, feature extractor).
+        audio (`np.ndarray`): the prompt's audio, mono float32 at 16 kHz.
+        conversation (`list[dict]`): `policy_prompt(...)`, or a row's own `prompt`.
+    """
+    from ..constants import SAMPLING_RATE
+
+    text = processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+    return processor(text=[text], audio=[audio], sampling_rate=SAMPLING_RATE, return_tensors="pt")

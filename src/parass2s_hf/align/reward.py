@@ -35,6 +35,17 @@ def completion_text(completion: Any) -> str:
     return "".join(parts)
 
 
+def has_words(text: str) -> bool:
+    """Whether a reply has anything to say: one letter or digit (`""` and `"..."` are empty replies)."""
+    return any(ch.isalnum() for ch in text)
+
+
+def speak_reply(renderer, style: str, text: str, voice_key: str = "assistant"):
+    """The spoken reply: `text` rendered in `style` with the voice of `voice_key`. The GRPO reward and the `policy`
+    system under test speak through here, so evaluation hears what the reward heard (a test checks the bytes)."""
+    return renderer.render(text, style, voice_key)
+
+
 class ParaS2SReward:
     """Reward function of `ParaS2SGRPOTrainer` (usable with any TRL trainer that passes dataset columns to rewards).
 
@@ -103,12 +114,12 @@ class ParaS2SReward:
                 self.missing["invalid_prompt_audio"] += 1
                 continue
             style, text = parse_reply(completion_text(completion), self.reply_styles)
-            if not any(ch.isalnum() for ch in text):  # no words to say ("", "...") is an empty response
+            if not has_words(text):  # no words to say ("", "...") is an empty response
                 rewards[i] = float(SCORE_MIN)
                 self.empty["no_words"] += 1
                 continue
             try:
-                reply = self.renderer.render(text, style, self.voice_key)
+                reply = speak_reply(self.renderer, style, text, self.voice_key)
             except Exception:  # noqa: BLE001  (one completion's failure is a missing reward, not a crash)
                 self.missing["render_failed"] += 1
                 continue

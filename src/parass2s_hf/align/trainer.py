@@ -43,7 +43,7 @@ from ..constants import SAMPLING_RATE
 from ..models import QUANTIZATION_SKIP_MODULES, skip_patterns
 from .config import ParaS2SGRPOConfig
 from .data import to_policy_rows
-from .prompts import policy_prompt
+from .prompts import encode_policy_prompt, policy_prompt
 from .reward import ParaS2SReward, prompt_key
 
 logger = logging.getLogger(__name__)
@@ -125,6 +125,19 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
             if getattr(self, "generation_config", None) is not None:
                 self.generation_config.suppress_tokens = suppress
 
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
+        """TRL's `save_model`, plus `parass2s_policy.json`: the prompt, voice and sampling settings the policy was
+        trained with, which the `policy` system under test reads (`parass2s evaluate --system policy`)."""
+        super().save_model(output_dir, _internal_call)
+        if self.args.should_save:
+            from .policy_settings import write_policy_settings
+
+            args = self.args
+            write_policy_settings(output_dir or args.output_dir, system_prompt=args.policy_system_prompt or None,
+                                  renderer=args.renderer, renderer_kwargs=args.renderer_kwargs,
+                                  max_new_tokens=args.max_completion_length, temperature=args.temperature,
+                                  top_p=args.top_p, top_k=args.top_k)
+
     # ---- set-up ----
     @staticmethod
     def _preflight(model, args: ParaS2SGRPOConfig, judge) -> None:
@@ -183,8 +196,7 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
             key = prompt_key(audio.array)
             if key not in by_key:
                 conversation = x.get("prompt") or chat
-                text = processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
-                enc = processor(text=[text], audio=[audio.array], sampling_rate=SAMPLING_RATE, return_tensors="pt")
+                enc = encode_policy_prompt(processor, audio.array, conversation)
                 by_key[key] = ({"array": audio.array, "sampling_rate": SAMPLING_RATE}, conversation, enc)
             shared, conversation, enc = by_key[key]
             rows.append({**x, column: shared, "prompt": conversation})

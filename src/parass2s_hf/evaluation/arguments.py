@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..judge.config import JudgeConfig
 
-SYSTEM_TYPES = ("precomputed", "cascade", "omni", "openai-audio")
+SYSTEM_TYPES = ("precomputed", "cascade", "omni", "openai-audio", "policy")
 CASCADE_DEFAULTS = {"asr": "openai/whisper-large-v3", "llm": "Qwen/Qwen2.5-7B-Instruct"}
 
 
@@ -24,16 +24,18 @@ class SystemArguments:
 
     Args:
         system (`str`): `precomputed` (a folder or manifest of response audio), `cascade` (ASR -> text LLM -> TTS),
-            `omni` (a transformers speech-output model such as Qwen2.5-Omni) or `openai-audio` (an OpenAI-compatible
-            audio chat endpoint).
+            `omni` (a transformers speech-output model such as Qwen2.5-Omni), `openai-audio` (an OpenAI-compatible
+            audio chat endpoint) or `policy` (a ParaS2SAlign policy: a base audio LLM, the SFT model, or a base with a
+            GRPO adapter, heard and spoken as in training).
         responses (`str`, *optional*): `precomputed`: the folder of audio files named by record id, or a manifest.
         model (`str`, *optional*): `omni`: the checkpoint (e.g. `Qwen/Qwen2.5-Omni-7B`); `openai-audio`: the model
-            name (e.g. `gpt-4o-audio-preview`).
+            name (e.g. `gpt-4o-audio-preview`); `policy`: the policy's checkpoint (or its adapter's base).
+        adapter (`str`, *optional*): `policy`: a PEFT adapter on top of `model` (a GRPO run's output folder).
         asr (`str`, *optional*): `cascade`: the speech recogniser (defaults to `openai/whisper-large-v3`).
         llm (`str`, *optional*): `cascade`: the text LLM, a checkpoint or, with `llm_api_base`, an endpoint's model
             name (defaults to `Qwen/Qwen2.5-7B-Instruct`).
         llm_api_base (`str`, *optional*): `cascade`: an OpenAI-compatible endpoint for the LLM.
-        tts (`str`, *optional*, defaults to `"espeak-ng"`): `cascade`: the renderer.
+        tts (`str`, *optional*): `cascade`: the renderer (defaults to `espeak-ng`); `policy`: instead of training's.
         labelled (`bool`, *optional*, defaults to `False`): `cascade`: tell the LLM the query's true style and speak
             the reply's style (the paper's topline); otherwise style-blind (its Whisper-GPT-TTS baseline).
         api_base (`str`, *optional*): `openai-audio`: the endpoint (OpenAI when unset).
@@ -50,11 +52,13 @@ class SystemArguments:
 
     system: str = field(metadata={"help": f"one of {', '.join(SYSTEM_TYPES)}"})
     responses: str | None = field(default=None, metadata={"help": "precomputed: folder or manifest"})
-    model: str | None = field(default=None, metadata={"help": "omni checkpoint / openai-audio model name"})
+    model: str | None = field(default=None, metadata={"help": "omni / policy checkpoint, openai-audio model name"})
+    adapter: str | None = field(default=None, metadata={"help": "policy: a PEFT adapter on top of --model"})
     asr: str | None = field(default=None, metadata={"help": "cascade: ASR checkpoint"})
     llm: str | None = field(default=None, metadata={"help": "cascade: text LLM"})
     llm_api_base: str | None = field(default=None, metadata={"help": "cascade: OpenAI-compatible LLM endpoint"})
-    tts: str = field(default="espeak-ng", metadata={"help": "cascade: renderer"})
+    tts: str | None = field(default=None, metadata={"help": "cascade: renderer (espeak-ng); policy: instead of "
+                                                                 "training's"})
     labelled: bool = field(default=False, metadata={"help": "cascade: the LLM is told the true style (topline)"})
     api_base: str | None = field(default=None, metadata={"help": "openai-audio: endpoint"})
     api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "env var holding an endpoint's key"})
@@ -76,7 +80,7 @@ class SystemArguments:
                                  f"({e}).") from None
             if not isinstance(parsed, dict):
                 raise ValueError(f"system_generate_kwargs must be a JSON object, got {self.system_generate_kwargs!r}.")
-        needs = {"precomputed": "responses", "omni": "model"}
+        needs = {"precomputed": "responses", "omni": "model", "policy": "model"}
         if self.system in needs and not getattr(self, needs[self.system]):
             raise ValueError(f"--system {self.system} needs --{needs[self.system]}.")
 
@@ -95,6 +99,9 @@ class SystemArguments:
             return checks
         if self.system == "omni":
             return [ModelCheck("--model", self.model, "omni")]
+        if self.system == "policy":
+            return [ModelCheck("--model", self.model, "audio_llm"),
+                    *([ModelCheck("--adapter", self.adapter, "adapter")] if self.adapter else [])]
         if self.system == "openai-audio":
             return [EndpointCheck("--api_base", self.api_base or "https://api.openai.com/v1",
                                   self.model or "gpt-4o-audio-preview", self.api_key_env, "openai-audio", probe=False)]
@@ -109,7 +116,8 @@ class SystemArguments:
             return {"name": "precomputed", "responses": self.responses}
         if self.system == "cascade":
             return {"name": "cascade", "asr": self.asr or CASCADE_DEFAULTS["asr"],
-                    "llm": self.llm or CASCADE_DEFAULTS["llm"], "tts": self.tts, "labelled": self.labelled,
+                    "llm": self.llm or CASCADE_DEFAULTS["llm"], "tts": self.tts or "espeak-ng",
+                    "labelled": self.labelled,
                     "llm_api_base": self.llm_api_base, "llm_api_key_env": self.api_key_env,
                     "temperature": self.temperature, **budget, **local}
         if self.system == "omni":
@@ -117,6 +125,9 @@ class SystemArguments:
             return {"name": "omni", "model": self.model, "temperature": self.temperature,
                     **({"speaker": self.voice} if self.voice else {}),
                     **({"generate_kwargs": extra} if extra else {}), **budget, **local}
+        if self.system == "policy":
+            return {"name": "policy", "model": self.model, "adapter": self.adapter, "renderer": self.tts,
+                    "temperature": self.temperature, **budget, **local}
         return {"name": "openai-audio", "model": self.model or "gpt-4o-audio-preview", "api_base": self.api_base,
                 "api_key_env": self.api_key_env, **({"voice": self.voice} if self.voice else {}),
                 **({"temperature": self.temperature} if self.temperature else {})}

@@ -93,7 +93,7 @@ def build_system(name: str, **kwargs: Any) -> S2SSystem:
     Raises:
         `ValueError`: an unknown name (naming the known ones).
     """
-    from . import cascade, omni, openai_audio, precomputed  # noqa: F401  (register the built-in types)
+    from . import cascade, omni, openai_audio, policy, precomputed  # noqa: F401  (register the built-in types)
 
     if name not in SYSTEMS:
         raise ValueError(f"Unknown system {name!r}; expected one of {sorted(SYSTEMS)}.")

@@ -79,6 +79,8 @@ def compare_runs(run_dirs: Sequence, output_dir=None) -> dict:
     header = ["rank", "system"] + [LAYOUT_LABELS[k] for k in LAYOUT] + ["judge"]
     lines += _table(header, [[i + 1, r["label"]] + [_fmt(r["columns"][k]) for k in LAYOUT]
                              + [(r["judge_fingerprint"] or "?")[:12]] for i, r in enumerate(rows)])
+    lines += ["", "Run folders (report.md, results.jsonl, the responses): "
+              + "; ".join(f"{r['label']}: `{r['run_dir']}`" for r in rows) + "."]
     markdown = "\n".join(lines) + "\n"
     paths = {}
     if output_dir is not None:

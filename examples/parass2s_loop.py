@@ -59,7 +59,8 @@ def load_recipe(path: str) -> dict:
             raise ValueError(f"{path}: set {key} (a path or model id).")
     for key in ("train", "test", "judge", *STAGES):
         if not isinstance(recipe.setdefault(key, {}), dict):
-            raise ValueError(f"{path}: {key} must be a mapping, got {type(recipe[key]).__name__}.")
+            raise ValueError(  # noqa: TRY004 - a bad recipe is bad input, reported as one line
+                f"{path}: {key} must be a mapping, got {type(recipe[key]).__name__}.")
     defaults = {"sft": "sft", "sample": "sample", "distill": "reward_model", "grpo": "grpo", "compare": "leaderboard"}
     for stage, folder in defaults.items():
         recipe[stage]["output_dir"] = os.path.join(recipe["work_dir"], recipe[stage].get("output_dir", folder))
@@ -165,9 +166,10 @@ def run(recipe: dict, stages=None, redo=(), dry_run: bool = False) -> dict:
             if dry_run:
                 continue
             code = subprocess.run(command, check=False).returncode
-            if code:
-                raise SystemExit(f"parass2s_loop: error: stage {stage} failed (exit {code}); fix it and rerun the "
-                                 f"same command: the finished stages are skipped.")
+            if code:  # the stage said why, above
+                print(f"parass2s_loop: stage {stage} stopped (exit {code}); after the fix, run the same command "
+                      f"again: the finished stages are skipped.", file=sys.stderr)
+                raise SystemExit(code)
             ran = True
         if ran:
             timings[stage] = {"seconds": round(time.perf_counter() - started, 1)}
@@ -191,6 +193,15 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"parass2s_loop: error: {e}", file=sys.stderr)
         return 2
+    if not args.dry_run:
+        from parass2s_hf.models import ModelCheck, PreflightError, judge_checks, preflight
+
+        try:  # what exists before the loop starts: the base and the judge (the later stages check their own inputs)
+            preflight([ModelCheck("base_model", recipe["base_model"], "audio_llm"),
+                       *judge_checks(recipe["judge"], prefix="judge.")])
+        except PreflightError as e:
+            print(f"parass2s_loop: error: {e}", file=sys.stderr)
+            return 2
     os.makedirs(recipe["work_dir"], exist_ok=True)
     run(recipe, args.stages, args.redo, args.dry_run)
     return 0

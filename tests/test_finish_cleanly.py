@@ -117,13 +117,14 @@ def test_a_finished_run_ends_with_its_table_and_paths(tmp_path, tiny, responses,
 
 def test_ctrl_c_says_where_it_stopped_and_exits_130(tmp_path, tiny, responses):
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "parass2s_hf.cli", "evaluate", "--system", "precomputed", "--responses",
+    # A shell starts background jobs with SIGINT ignored, and Python then installs no KeyboardInterrupt handler: the
+    # child gets the terminal's default first, as a user's Ctrl-C meets it (a CI run launched in the background too).
+    start = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "from parass2s_hf.cli import main; sys.exit(main())")
+    args = [sys.executable, "-c", start, "evaluate", "--system", "precomputed", "--responses",
             str(responses), "--config", "sample", "--batch_size", "1", "--output", str(out), "--judge_mode",
             "reward_model", "--judge_audio_llm", tiny["audio_llm"]]
-    # A shell starts background jobs with SIGINT ignored, and Python then installs no KeyboardInterrupt handler: give
-    # the child the terminal's default, as a user's Ctrl-C meets it (a CI run launched in the background passes too).
-    proc = subprocess.Popen(args, env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(args, env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240
     path = out / "results.jsonl"
     while time.time() < deadline and proc.poll() is None:

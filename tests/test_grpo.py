@@ -253,6 +253,8 @@ def test_the_gpu_recipe_parses_with_the_paper_settings(tmp_path):
         ["--config", config, "--bf16", "false", "--use_cpu", "true", "--output_dir", str(tmp_path)])
     assert args.num_generations == 8 and args.beta == 0.2 and args.judge_config["mode"] == "reward_model"
     assert model_args.load_in_4bit and model_args.use_peft and script_args.dataset_split == "train"
+    # the reward is the distilled reward model, never an undistilled instruct model in reward_model mode
+    assert args.judge_config.get("reward_adapter") and not args.judge_config.get("audio_llm"), args.judge_config
 
 
 # The private methods of trl's GRPOTrainer that ParaS2SGRPOTrainer overrides, with the parameters it relies on.

@@ -69,8 +69,9 @@ def main(script_args: GRPOScriptArguments, training_args: ParaS2SGRPOConfig, mod
     if judge is None:
         checks += judge_checks(training_args.judge_config, prefix="--judge_config.")
     preflight(checks)
-    dataset = load_parass2sbench(script_args.dataset_config, split=script_args.dataset_split,
-                                 data_dir=script_args.data_dir)
+    with training_args.main_process_first(desc="preparing the prompts"):  # one process renders/caches them
+        dataset = load_parass2sbench(script_args.dataset_config, split=script_args.dataset_split,
+                                     data_dir=script_args.data_dir)
     if script_args.limit:
         dataset = dataset.select(range(min(script_args.limit, len(dataset))))
     training_args.model_init_kwargs = {"dtype": model_args.dtype or "auto",

@@ -28,6 +28,15 @@ def sample_test():
     return parass2s_hf.load_parass2sbench("sample", split="test")
 
 
+@pytest.fixture(scope="session")
+def prompts(sample_test):
+    # one prompt per dimension, so the per-dimension reward metrics have something to show
+    ids = [f"{d}-test-0001-{s}" for d, s in (("emotion", "happy"), ("sarcasm", "sarcastic"), ("age", "child"),
+                                             ("gender", "female"))]
+    index = {rid: i for i, rid in enumerate(sample_test["id"])}
+    return sample_test.select([index[i] for i in ids])
+
+
 def tone(seconds=1.0, freq=220.0, sr=16000, amp=0.3):
     t = np.arange(int(seconds * sr)) / sr
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)

@@ -33,15 +33,6 @@ def grpo_args(tmp_path, tiny, **kw):
     return ParaS2SGRPOConfig(**{**base, **kw})
 
 
-@pytest.fixture(scope="module")
-def prompts(sample_test):
-    # one prompt per dimension, so the per-dimension reward metrics have something to show
-    ids = [f"{d}-test-0001-{s}" for d, s in (("emotion", "happy"), ("sarcasm", "sarcastic"), ("age", "child"),
-                                             ("gender", "female"))]
-    index = {rid: i for i, rid in enumerate(sample_test["id"])}
-    return sample_test.select([index[i] for i in ids])
-
-
 def lora_config():
     from peft import LoraConfig
 

@@ -291,9 +291,9 @@ class FolderLock:
 
     FILE = ".lock"
 
-    def __init__(self, folder: str | os.PathLike, what: str = "folder"):
+    def __init__(self, folder: str | os.PathLike, what: str = "folder", name: str | None = None):
         self.folder, self.what = os.path.abspath(os.fspath(folder)), what
-        self.path = os.path.join(self.folder, self.FILE)
+        self.path = os.path.join(self.folder, name or self.FILE)
         self._file = None
 
     def acquire(self) -> FolderLock:

@@ -86,7 +86,37 @@ def validate_prompt_audio(dataset, audio_column: str = "audio", *, max_seconds: 
     return dataset.select([i for i in range(len(dataset)) if i not in bad])
 
 
-def to_policy_rows(dataset, audio_column: str = "audio", *, validate: bool = True, drop_invalid: bool = False):
+class LazyPromptCheck:
+    """The prompt check of a streamed (`IterableDataset`) prompt set, row by row as batches are drawn: a row whose
+    audio the audio door refuses (unreadable, silent-free rules aside, longer than `max_seconds`) is dropped and
+    counted in `dropped` (by reason), or raises `InvalidPromptAudioError` without `drop`. Rows without the audio
+    column pass (text prompts). Used as `IterableDataset.filter(LazyPromptCheck(...))`."""
+
+    def __init__(self, audio_column: str = "audio", max_seconds: float = 60.0, drop: bool = False):
+        from collections import Counter
+
+        self.audio_column, self.max_seconds, self.drop = audio_column, max_seconds, drop
+        self.dropped = Counter()
+        self.seen = 0
+
+    def __call__(self, row: dict) -> bool:
+        self.seen += 1
+        if row.get(self.audio_column) is None:
+            return True
+        try:
+            load_audio(row[self.audio_column], max_seconds=self.max_seconds, name=f"row {row.get('id', self.seen)}")
+        except AudioError as e:
+            if not self.drop:
+                raise InvalidPromptAudioError([(self.seen - 1, row.get("id"), e.problem)], self.seen,
+                                              self.audio_column) from None
+            self.dropped[e.problem.split(":")[0]] += 1
+            logger.warning("dropping streamed prompt %s: %s", row.get("id", self.seen - 1), e.problem)
+            return False
+        return True
+
+
+def to_policy_rows(dataset, audio_column: str = "audio", *, validate: bool = True, drop_invalid: bool = False,
+                   max_seconds: float = 60.0):
     """Check a prompt dataset for `ParaS2SGRPOTrainer`: the spoken queries in `audio_column`, plus the context
     columns the reward uses when present (`CONTEXT_COLUMNS`).
 
@@ -102,15 +132,23 @@ def to_policy_rows(dataset, audio_column: str = "audio", *, validate: bool = Tru
         audio_column (`str`, *optional*, defaults to `"audio"`): the column holding the spoken query.
         validate (`bool`, *optional*, defaults to `True`): run `validate_prompt_audio` first.
         drop_invalid (`bool`, *optional*, defaults to `False`): drop unusable rows instead of raising.
+        max_seconds (`float`, *optional*, defaults to `60.0`): longest accepted prompt (`max_prompt_seconds`).
+
+    A streamed `IterableDataset` (its `column_names` may be unknown) is not read ahead: it is checked lazily, row by
+    row as batches are drawn (`LazyPromptCheck`).
 
     Returns:
-        `datasets.Dataset`: the rows to train on.
+        `datasets.Dataset` or `datasets.IterableDataset`: the rows to train on.
 
     Raises:
         `ValueError`: not a dataset, or no `audio_column`; `InvalidPromptAudioError` (see `validate_prompt_audio`).
     """
+    import datasets
+
+    if isinstance(dataset, datasets.IterableDataset):
+        return dataset.filter(LazyPromptCheck(audio_column, max_seconds, drop_invalid)) if validate else dataset
     if validate:
-        return validate_prompt_audio(dataset, audio_column, drop=drop_invalid)
+        return validate_prompt_audio(dataset, audio_column, max_seconds=max_seconds, drop=drop_invalid)
     if not isinstance(getattr(dataset, "column_names", None), list):  # unvalidated: an IterableDataset is fine
         raise ValueError(f"The prompt dataset must be a datasets.Dataset or IterableDataset with known columns, "  # noqa: TRY004
                          f"got {type(dataset).__name__}. Make one with datasets.Dataset.from_list(rows).")

@@ -42,7 +42,7 @@ from ..audio import load_audio
 from ..constants import SAMPLING_RATE
 from ..models import QUANTIZATION_SKIP_MODULES, skip_patterns
 from .config import ParaS2SGRPOConfig
-from .data import to_policy_rows
+from .data import LazyPromptCheck, to_policy_rows
 from .prompts import encode_policy_prompt, policy_prompt
 from .reward import ParaS2SReward, prompt_key
 
@@ -90,9 +90,20 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
         if not isinstance(args, ParaS2SGRPOConfig):
             raise TypeError(f"args must be a ParaS2SGRPOConfig, got {type(args).__name__}.")
         self._preflight(model, args, judge if reward_funcs is None else False)
-        has_audio = train_dataset is not None and args.prompt_audio_column in getattr(train_dataset, "column_names", [])
-        if has_audio and args.validate_prompt_audio:
-            train_dataset = to_policy_rows(train_dataset, args.prompt_audio_column, drop_invalid=args.drop_invalid_prompts)
+        import datasets
+
+        streamed = isinstance(train_dataset, datasets.IterableDataset)  # its column_names may be None: checked lazily
+        has_audio = train_dataset is not None and (
+            streamed or args.prompt_audio_column in (getattr(train_dataset, "column_names", None) or []))
+        self.prompt_check = None
+        """Streamed prompts: the `LazyPromptCheck` that drops (and counts in `.dropped`) or refuses bad rows as drawn."""
+        if has_audio and args.validate_prompt_audio and streamed:
+            self.prompt_check = LazyPromptCheck(args.prompt_audio_column, args.max_prompt_seconds,
+                                                drop=args.drop_invalid_prompts)
+            train_dataset = train_dataset.filter(self.prompt_check)
+        elif has_audio and args.validate_prompt_audio:
+            train_dataset = to_policy_rows(train_dataset, args.prompt_audio_column,
+                                           drop_invalid=args.drop_invalid_prompts, max_seconds=args.max_prompt_seconds)
         if isinstance(model, str):
             model = self._load_policy(model, args, quantization_config)
             # used: stop TRL from warning that they are ignored because it now receives a loaded model
@@ -192,7 +203,8 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
         chat = policy_prompt(self.args.policy_system_prompt or None)
         by_key, rows, encoded = {}, [], []
         for x in inputs:
-            audio = load_audio(x[column], name=f"prompt {x.get('id', '')}".strip())
+            audio = load_audio(x[column], max_seconds=self.args.max_prompt_seconds,
+                               name=f"prompt {x.get('id', '')}".strip())
             key = prompt_key(audio.array)
             if key not in by_key:
                 conversation = x.get("prompt") or chat
@@ -249,13 +261,15 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
             raise RuntimeError(f"{features.size(0)} prompt audio feature rows for {input_ids.size(0)} sequences: the "
                                f"audio and the batch went out of step.")
         step = batch_size or input_ids.size(0)
+        # under DDP (torchrun, accelerate launch) `model` is the wrapper, which has no dtype: the wrapped model's
+        dtype = self.accelerator.unwrap_model(model).dtype
         parts = []
         for start in range(0, input_ids.size(0), step):
             rows = slice(start, start + step)
 
             def inject(module, args_, kwargs_, rows=rows):
                 self.audio_forwards += 1
-                return args_, {**kwargs_, "input_features": features[rows].to(module.dtype),
+                return args_, {**kwargs_, "input_features": features[rows].to(dtype),
                                "feature_attention_mask": mask[rows]}
 
             hook = model.register_forward_pre_hook(inject, with_kwargs=True)

@@ -177,14 +177,14 @@ def pairs_from_run(run_dir: str | os.PathLike, dataset=None, *, score_field: str
             without `id` or `audio`.
     """
     from ..evaluation.records import STATUS_EMPTY
-    from ..evaluation.runner import RESULTS_FILE, RUN_FILE
+    from ..evaluation.runner import RESULTS_FILE, RUN_FILE, log_files
     from ..evaluation.store import JsonlLog
 
     if score_field not in SCORE_FIELDS:
         raise ValueError(f"score_field must be one of {list(SCORE_FIELDS)}, got {score_field!r}.")
     run_dir = os.path.abspath(os.fspath(run_dir))
-    results_path = os.path.join(run_dir, RESULTS_FILE)
-    if not os.path.exists(results_path):
+    results_paths = [p for p in log_files(run_dir, RESULTS_FILE) if os.path.exists(p)]  # a sharded run's parts too
+    if not results_paths:
         raise ValueError(f"{run_dir} holds no {RESULTS_FILE}: pass the folder of a finished `parass2s evaluate` run.")
     identity = {}
     run_file = os.path.join(run_dir, RUN_FILE)
@@ -193,12 +193,15 @@ def pairs_from_run(run_dir: str | os.PathLike, dataset=None, *, score_field: str
         if not isinstance(identity, dict):
             raise ValueError(f"{run_file}: expected a JSON object (the run file), got {type(identity).__name__}.")
     records = {}
-    for number, line in enumerate(JsonlLog(results_path), 1):
-        record = _run_record(line, f"{results_path}, record {number}")
-        if identity and (record.system_fingerprint, record.judge_fingerprint) != (
-                identity.get("system_fingerprint"), identity.get("judge_fingerprint")):
-            continue
-        records[(record.id, record.sample)] = record
+    source = {}
+    for results_path in results_paths:
+        for number, line in enumerate(JsonlLog(results_path), 1):
+            record = _run_record(line, f"{results_path}, record {number}")
+            if identity and (record.system_fingerprint, record.judge_fingerprint) != (
+                    identity.get("system_fingerprint"), identity.get("judge_fingerprint")):
+                continue
+            records[(record.id, record.sample)] = record
+            source[(record.id, record.sample)] = results_path
     if dataset is None:
         dataset = _run_dataset(run_dir, identity)
     lacking = [c for c in ("id", "audio") if c not in (getattr(dataset, "column_names", None) or [])]
@@ -211,7 +214,7 @@ def pairs_from_run(run_dir: str | os.PathLike, dataset=None, *, score_field: str
 
     skipped, rows = Counter(), []
     for (record_id, sample), record in records.items():
-        where = f"{results_path}, record {record_id!r} (sample {sample})"
+        where = f"{source[(record_id, sample)]}, record {record_id!r} (sample {sample})"
         if record.status == STATUS_EMPTY and not include_empty:
             skipped["empty_response"] += 1
             continue

@@ -56,6 +56,14 @@ def run_evaluation(system_args: SystemArguments, config: EvaluationConfig, judge
     from ..s2s import build_system
     from .runner import EvaluationRunner
 
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world > 1 and config.num_shards == 1:  # torchrun / accelerate launch: one shard per process
+        config.num_shards, config.shard_index = world, int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if _cuda_available():  # each process on its own GPU, unless the settings say where
+            device = f"cuda:{local}"
+            system_args.system_device_map = system_args.system_device_map or device
+            judge_args.judge_device_map = judge_args.judge_device_map or device
     judge_config = judge_args.to_config()
     # Every model and endpoint, checked before any data is prepared or any model loaded (config files only).
     preflight([*system_args.model_checks(), *judge_checks(judge_config)])
@@ -67,6 +75,16 @@ def run_evaluation(system_args: SystemArguments, config: EvaluationConfig, judge
     if runners is not None:
         runners.append(runner)
     return runner.run()
+
+
+def _cuda_available() -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _scores_table(markdown: str) -> list[str]:
@@ -101,6 +119,13 @@ def evaluate_main(argv: list[str] | None = None) -> int:
         print(f"parass2s evaluate: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     out = os.path.abspath(config.output_dir)
+    if report is None:  # a shard whose siblings are still at work: the last one to finish writes the report
+        pending = getattr(runners[0], "pending", 0) if runners else 0
+        print(f"parass2s evaluate: shard {config.shard_index} of {config.num_shards} is done"
+              + (f"; {pending} item(s) of other shards remain. The last shard to finish writes the report into {out}"
+                 f" (or run `parass2s report {out}` when they are done)." if pending else
+                 f"; another shard is writing the report into {out}."))
+        return 0
     with open(os.path.join(out, "report.md"), encoding="utf-8") as f:
         print("\n".join(_scores_table(f.read())))
     print("\nreport: " + ", ".join(os.path.join(out, name) for name in ("report.md", "report.json", "report.png")))

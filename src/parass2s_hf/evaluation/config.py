@@ -38,6 +38,12 @@ class EvaluationConfig:
         repair (`bool`, *optional*, defaults to `False`): a damaged line in the middle of `generations.jsonl` or
             `results.jsonl` (a disk fault, a hand edit) moves to `<file>.rejected` and its item is redone; without it,
             such a line stops the run with an error naming the file and the line.
+        num_shards (`int`, *optional*, defaults to `1`), shard_index (`int`, *optional*, defaults to `0`): share the
+            run's queries between processes (or GPUs) by a stable rule (a hash of the record id): each shard generates
+            and judges its own, into its own `generations.shard-I-of-N.jsonl` / `results.shard-I-of-N.jsonl` under its
+            own lock, and resumes alone; the last shard to finish merges every part into the report (or `parass2s
+            report RUN` does), identical to a one-process run's. Under `torchrun` / `accelerate launch` they are taken
+            from `WORLD_SIZE` and `RANK` when left at their defaults.
         confidence (`float`, *optional*, defaults to `0.95`): level of the bootstrap confidence intervals.
         n_resamples (`int`, *optional*, defaults to `2000`): bootstrap resamples.
         label (`str`, *optional*): the system's name in the report and leaderboard (defaults to the system type).
@@ -61,6 +67,9 @@ class EvaluationConfig:
     allow_missing: bool = field(default=False, metadata={"help": "score the precomputed responses that exist"})
     retry_failed: bool = field(default=False, metadata={"help": "rerun items the system failed on"})
     repair: bool = field(default=False, metadata={"help": "move damaged log lines to .rejected and redo their items"})
+    num_shards: int = field(default=1, metadata={
+        "help": "share the items between N processes (set from WORLD_SIZE under torchrun / accelerate launch)"})
+    shard_index: int = field(default=0, metadata={"help": "this process's share, 0 .. num_shards-1 (RANK there)"})
     confidence: float = field(default=0.95, metadata={"help": "confidence level of the intervals"})
     n_resamples: int = field(default=2000, metadata={"help": "bootstrap resamples"})
     label: str | None = field(default=None, metadata={"help": "system name in the report"})
@@ -85,5 +94,11 @@ class EvaluationConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}.")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be at least 1 (or unset), got {self.limit!r}.")
+        if int(self.num_shards) < 1 or not 0 <= int(self.shard_index) < int(self.num_shards):
+            raise ValueError(f"shard_index must be in 0 .. num_shards-1 and num_shards at least 1, got shard_index "
+                             f"{self.shard_index!r} of num_shards {self.num_shards!r}.")
+        if self.num_shards > 1 and self.overwrite:
+            raise ValueError("--overwrite with --num_shards > 1 would let one shard delete the others' work: replace "
+                             "the old run once with one process (or use another --output folder), then shard.")
         if not 0 < self.confidence < 1:
             raise ValueError(f"confidence must be between 0 and 1, got {self.confidence!r}.")

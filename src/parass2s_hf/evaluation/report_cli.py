@@ -33,7 +33,7 @@ import sys
 from ..io import FolderLock, FolderLockedError, parse_record, read_json
 from .records import ItemRecord
 from .report import build_report, scores_table, write_report
-from .runner import RESULTS_FILE, RUN_FILE
+from .runner import RESULTS_FILE, RUN_FILE, log_files
 
 __all__ = ["main", "rebuild_report"]
 
@@ -149,14 +149,17 @@ def rebuild_report(run_dir: str | os.PathLike) -> dict:
 
 
 def _rebuild(run_dir: str, run: dict, manifest: dict) -> dict:
-    path = os.path.join(run_dir, RESULTS_FILE)
-    lines, warnings = _read_records(path)
+    lines, warnings = [], []
+    for part in log_files(run_dir, RESULTS_FILE):  # a sharded run's parts too, merged as the last shard merges them
+        part_lines, part_warnings = _read_records(part)
+        lines += [(part, number, line) for number, line in part_lines]
+        warnings += part_warnings
     notes = []
     num_samples, seed = manifest["num_samples"], manifest["seed"]
     dataset = manifest.get("dataset") if isinstance(manifest.get("dataset"), dict) else {}
     dimensions = dataset.get("dimensions")
     done = {}
-    for number, line in lines:
+    for path, number, line in lines:
         record = _record(path, number, line)
         if (record.system_fingerprint, record.judge_fingerprint) != (run["system_fingerprint"],
                                                                      run["judge_fingerprint"]):

@@ -83,6 +83,7 @@ class EvaluationRunner:
         self.system_fp = system_fingerprint(system)
         self.judge_fp = judge_fingerprint(judge)
         self._dataset = dataset
+        self.shard = (int(config.shard_index), int(config.num_shards))
         self.timings = Counter()
         """Seconds spent in `generate` (the system), `judge` and `report` during this call of `run`."""
 
@@ -173,14 +174,16 @@ class EvaluationRunner:
     def _finished(self) -> tuple[dict, dict]:
         """Generations and judged records of this system (and judge) already in the folder, last line wins."""
         gens, done = {}, {}
-        repair = self.config.repair
-        for line in JsonlLog(os.path.join(self.out, GENERATIONS_FILE), repair=repair):
-            if line.get("system_fingerprint") == self.system_fp:
-                gens[(line["id"], line["sample"])] = line
-        for line in JsonlLog(os.path.join(self.out, RESULTS_FILE), repair=repair):
-            record = ItemRecord.from_dict(line)
-            if record.system_fingerprint == self.system_fp and record.judge_fingerprint == self.judge_fp:
-                done[(record.id, record.sample)] = record
+        mine = {self._own(GENERATIONS_FILE), self._own(RESULTS_FILE)}
+        for path in log_files(self.out, GENERATIONS_FILE):  # every shard's part: a resharded run resumes too
+            for line in JsonlLog(path, repair=self.config.repair and path in mine):
+                if line.get("system_fingerprint") == self.system_fp:
+                    gens[(line["id"], line["sample"])] = line
+        for path in log_files(self.out, RESULTS_FILE):
+            for line in JsonlLog(path, repair=self.config.repair and path in mine):
+                record = ItemRecord.from_dict(line)
+                if record.system_fingerprint == self.system_fp and record.judge_fingerprint == self.judge_fp:
+                    done[(record.id, record.sample)] = record
         if self.config.retry_failed:
             failed = [k for k, g in gens.items() if g["status"] == GEN_ERROR]
             for key in failed:
@@ -189,6 +192,10 @@ class EvaluationRunner:
             if failed:
                 logger.info("--retry-failed: running %d failed item(s) again", len(failed))
         return gens, done
+
+    def _own(self, name: str) -> str:
+        """This process's file of log `name`: the run's own, or its shard's part."""
+        return os.path.join(self.out, part_file(name, *self.shard))
 
     # ---- the stages ----
     def _respond(self, rows: list[dict], sample: int) -> list[S2SResponse]:
@@ -227,7 +234,7 @@ class EvaluationRunner:
         return line
 
     def _generate(self, todo: list[tuple], index_of: dict, row_of: dict, gens: dict) -> None:
-        log = JsonlLog(os.path.join(self.out, GENERATIONS_FILE))
+        log = JsonlLog(self._own(GENERATIONS_FILE))
         by_sample = defaultdict(list)
         for key in todo:
             by_sample[key[1]].append(key)
@@ -298,7 +305,7 @@ class EvaluationRunner:
         return results
 
     def _judge(self, todo: list[tuple], index_of: dict, row_of: dict, gens: dict, done: dict) -> None:
-        log = JsonlLog(os.path.join(self.out, RESULTS_FILE))
+        log = JsonlLog(self._own(RESULTS_FILE))
         counts = Counter()
         with _progress(len(todo), "judge") as bar:
             for start in range(0, len(todo), self.config.batch_size):
@@ -346,9 +353,10 @@ class EvaluationRunner:
 
     def progress(self) -> tuple[int, int]:
         """(items judged so far, items planned) of this configuration in the run folder."""
-        planned = len(self._select()[1]) * self.config.num_samples
+        index, shards = self.shard
+        planned = sum(shard_of(row["id"], shards) == index for row in self._select()[1]) * self.config.num_samples
         judged = set()
-        for line in JsonlLog(os.path.join(self.out, RESULTS_FILE)):
+        for line in JsonlLog(self._own(RESULTS_FILE)):
             record = ItemRecord.from_dict(line)
             if record.system_fingerprint == self.system_fp and record.judge_fingerprint == self.judge_fp:
                 judged.add((record.id, record.sample))
@@ -369,7 +377,10 @@ class EvaluationRunner:
         from ..io import FolderLock
 
         os.makedirs(self.out, exist_ok=True)
-        with FolderLock(self.out, "run folder"):  # one process at a time: two would both do (and log) the work
+        index, shards = self.shard
+        # one process per folder (two would both do and log the work), or one per shard, each on its own part
+        name = None if shards == 1 else f".lock.shard-{index:03d}-of-{shards:03d}"
+        with FolderLock(self.out, "run folder" if shards == 1 else f"shard {index} of {shards}", name=name):
             return self._run()
 
     def _run(self) -> dict:
@@ -390,6 +401,10 @@ class EvaluationRunner:
         self._prepare_folder()
         gone = set(skipped)
         keys_to_run = [k for k in keys if k not in gone]
+        index, shards = self.shard
+        keys_all = keys_to_run
+        if shards > 1:  # this shard's queries only; the report waits for every shard's
+            keys_to_run = [k for k in keys_to_run if shard_of(k[0], shards) == index]
         gens, done = self._finished()
         todo_gen = [k for k in keys_to_run if k not in gens]
         if len(todo_gen) < len(keys_to_run):
@@ -398,7 +413,33 @@ class EvaluationRunner:
         self._generate(todo_gen, index_of, row_of, gens)
         todo_judge = [k for k in keys_to_run if k not in done]
         self._judge(todo_judge, index_of, row_of, gens, done)
-        return self.write_report(keys, skipped, done)
+        if shards == 1:
+            return self.write_report(keys, skipped, done)
+        return self._merge_shards(keys, keys_all, skipped)
+
+    def _merge_shards(self, keys, keys_all, skipped) -> dict | None:
+        """After this shard's work: the report, when every shard's items are judged (the last shard to finish writes
+        it, under a lock of its own); else `None`, with how many items the other shards still owe."""
+        from ..io import FolderLock, FolderLockedError
+
+        _, done = self._finished()
+        pending = [k for k in keys_all if k not in done]
+        index, shards = self.shard
+        if pending:
+            logger.info("shard %d of %d finished its items; %d item(s) of other shards remain: the last shard to "
+                        "finish writes the report (or run `parass2s report %s` then)", index, shards, len(pending),
+                        self.out)
+            self.pending = len(pending)
+            if not os.path.exists(os.path.join(self.out, "manifest.json")):  # what `parass2s report` needs to merge
+                self._write_manifest(keys, None)
+            return None
+        try:
+            with FolderLock(self.out, "report", name=".lock.report"):
+                return self.write_report(keys, skipped, done)
+        except FolderLockedError:  # another shard finished at the same moment and writes the same report
+            logger.info("shard %d of %d: another shard is writing the report", index, shards)
+            self.pending = 0
+            return None
 
     def _report_inputs(self, records, keys, skipped) -> str:
         """SHA-256 of everything the report is computed from: the records, the plan and the report's settings."""
@@ -422,6 +463,19 @@ class EvaluationRunner:
         except ValueError:
             return None  # damaged: written again
 
+    def _write_manifest(self, keys: Sequence[tuple], inputs: str | None) -> dict:
+        cfg = self.config
+        manifest = build_manifest(
+            system_name=self.system.name, system_config=self.system.config(), system_fingerprint=self.system_fp,
+            judge_config=self.judge.config.to_dict(), judge_fingerprint=self.judge_fp,
+            dataset={**self._identity()["dataset"], "dimensions": cfg.dimensions, "limit": cfg.limit,
+                     "rows": len({k[0] for k in keys})},
+            num_samples=cfg.num_samples, seed=cfg.seed, label=cfg.label,
+            extra={"bootstrap": {"confidence": cfg.confidence, "n_resamples": cfg.n_resamples},
+                   "report_inputs": inputs})
+        write_json(os.path.join(self.out, "manifest.json"), manifest)
+        return manifest
+
     def write_report(self, keys: Sequence[tuple], skipped: Sequence[tuple], done: dict) -> dict:
         from .report import build_report, write_report
 
@@ -437,20 +491,38 @@ class EvaluationRunner:
         report = build_report(records, num_samples=cfg.num_samples, planned=len(keys),
                               skipped=sorted({i for i, _ in skipped}), confidence=cfg.confidence,
                               n_resamples=cfg.n_resamples, seed=cfg.seed)
-        manifest = build_manifest(
-            system_name=self.system.name, system_config=self.system.config(), system_fingerprint=self.system_fp,
-            judge_config=self.judge.config.to_dict(), judge_fingerprint=self.judge_fp,
-            dataset={**self._identity()["dataset"], "dimensions": cfg.dimensions, "limit": cfg.limit,
-                     "rows": len({k[0] for k in keys})},
-            num_samples=cfg.num_samples, seed=cfg.seed, label=cfg.label,
-            extra={"bootstrap": {"confidence": cfg.confidence, "n_resamples": cfg.n_resamples},
-                   "report_inputs": inputs})
-        write_json(os.path.join(self.out, "manifest.json"), manifest)
+        manifest = self._write_manifest(keys, inputs)
         write_report(report, self.out, manifest)
         self.timings["report"] += time.perf_counter() - tic
         if cfg.push_to_hub:
             push_run_to_hub(self.out, cfg.push_to_hub)
         return report
+
+
+def shard_of(record_id: str, num_shards: int) -> int:
+    """The shard of a query: a hash of its record id (every sample of a query in one shard), the same in every process
+    and every run."""
+    import hashlib
+
+    return int(hashlib.sha256(str(record_id).encode()).hexdigest()[:12], 16) % num_shards
+
+
+def part_file(name: str, shard_index: int, num_shards: int) -> str:
+    """`results.jsonl` for one process; `results.shard-001-of-004.jsonl` for a shard."""
+    if num_shards == 1:
+        return name
+    stem, ext = os.path.splitext(name)
+    return f"{stem}.shard-{shard_index:03d}-of-{num_shards:03d}{ext}"
+
+
+def log_files(run_dir: str, name: str) -> list[str]:
+    """Every file of a run's log `name` (`results.jsonl`, `generations.jsonl`): the one-process file and the shards'
+    parts, in a fixed order (for a key held by several, the last wins, as in one file)."""
+    import glob
+
+    stem, ext = os.path.splitext(name)
+    parts = sorted(glob.glob(os.path.join(glob.escape(run_dir), f"{stem}.shard-*-of-*{ext}")))
+    return [os.path.join(run_dir, name), *parts]
 
 
 def _cause(error: str) -> str:

@@ -75,3 +75,20 @@ def test_two_processes_under_torchrun_give_the_one_process_report(tmp_path, tiny
     parts = sorted(os.path.basename(p) for p in log_files(str(two), "results.jsonl") if os.path.exists(p))
     assert parts == ["results.shard-000-of-002.jsonl", "results.shard-001-of-002.jsonl"]
     assert report(two) == report(one)
+
+
+def test_a_shard_killed_mid_run_resumes_alone(tmp_path, sample_test):
+    from test_evaluation import ScriptedJudge, ScriptedSystem, run
+
+    _, one = run(tmp_path, sample_test, name="one")
+    mine = [i for i in sample_test["id"] if shard_of(i, 2) == 0]
+    crash = ScriptedSystem({mine[5]: "crash"})  # KeyboardInterrupt in the middle of shard 0's work: a killed process
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, sample_test, system=crash, name="sharded", num_shards=2, shard_index=0)
+    system = ScriptedSystem()
+    runner, report0 = run(tmp_path, sample_test, system=system, judge=ScriptedJudge(), name="sharded", num_shards=2,
+                          shard_index=0)
+    assert report0 is None and runner.pending > 0  # shard 1 has not run
+    assert {rid for rid, _ in system.calls} <= set(mine) and len(system.calls) < len(mine)  # only what was left
+    _, merged = run(tmp_path, sample_test, name="sharded", num_shards=2, shard_index=1)
+    assert merged == one

@@ -44,7 +44,16 @@ class ParaS2SGRPOConfig(GRPOConfig):
         validate_prompt_audio (`bool`, *optional*, defaults to `True`):
             Read every prompt's audio once before training and list the unusable rows (see `drop_invalid_prompts`).
         drop_invalid_prompts (`bool`, *optional*, defaults to `False`):
-            Drop unusable prompt rows (logged) instead of refusing to train.
+            Drop unusable prompt rows (logged) instead of refusing to train. A streamed `IterableDataset` is checked
+            lazily, row by row as batches are drawn (dropped rows counted in the trainer's `prompt_check.dropped`).
+        render_workers (`int`, *optional*):
+            Replies the reward speaks at once: the cores available to this process, shared among the local processes
+            of a distributed run, when unset; 1 speaks them in turn. Renders stay deterministic and in order.
+        cache_audio_tower (`bool`, *optional*, defaults to `True`):
+            Run the frozen audio tower once per distinct prompt of a generation batch and reuse its output in
+            generation, the reference log-probs and the loss (the same losses, to float tolerance). Off by itself
+            when a tower parameter is trainable or the model is sharded (FSDP, DeepSpeed), which it has not been run
+            with.
     """
 
     num_generations: int | None = field(
@@ -67,6 +76,11 @@ class ParaS2SGRPOConfig(GRPOConfig):
     max_prompt_seconds: float = field(default=30.0, metadata={"help": "longest accepted spoken prompt"})
     validate_prompt_audio: bool = field(default=True, metadata={"help": "check every prompt's audio before training"})
     drop_invalid_prompts: bool = field(default=False, metadata={"help": "drop unusable prompts instead of failing"})
+    render_workers: int | None = field(default=None, metadata={
+        "help": "replies spoken at once by the reward (default: the cores of this process, shared among local ranks)"})
+    cache_audio_tower: bool = field(default=True, metadata={
+        "help": "run the frozen audio tower once per distinct prompt of a generation batch (off when it trains or is "
+                "sharded)"})
 
     def __post_init__(self):
         super().__post_init__()

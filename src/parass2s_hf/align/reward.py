@@ -20,6 +20,7 @@ from ..audio import AudioError, load_audio
 from ..constants import DIMENSIONS, SCORE_MIN, STYLES
 from ..judge.items import SCORED_STATUSES, STATUS_EMPTY, JudgeItem
 from ..render import get_renderer, parse_reply
+from ..render.parallel import render_all
 
 
 def completion_text(completion: Any) -> str:
@@ -58,6 +59,8 @@ class ParaS2SReward:
             missing.
         voice_key (`str`, *optional*, defaults to `"assistant"`): the renderer's voice key for every reply.
         renderer_kwargs (`dict`, *optional*): arguments of the renderer when given by name.
+        render_workers (`int`, *optional*): replies spoken at once (`render.parallel.default_render_workers()`, the
+            cores available to this process, when unset; 1 speaks them in turn). Order and audio do not change.
 
     Attributes:
         missing (`Counter`): missing rewards by reason (`render_failed`, `judge_missing`, `judge_invalid_input`,
@@ -71,11 +74,12 @@ class ParaS2SReward:
     __name__ = "parass2s_judge"  # TRL names the reward's metrics after it
 
     def __init__(self, judge, renderer="espeak-ng", *, audio_column: str = "audio", reward_field: str = "score_expected",
-                 fallback_to_score: bool = True, voice_key: str = "assistant", renderer_kwargs: dict | None = None):
+                 fallback_to_score: bool = True, voice_key: str = "assistant", renderer_kwargs: dict | None = None,
+                 render_workers: int | None = None):
         self.judge = judge
         self.renderer = get_renderer(renderer, **(renderer_kwargs or {})) if isinstance(renderer, str) else renderer
         self.audio_column, self.reward_field, self.fallback_to_score = audio_column, reward_field, fallback_to_score
-        self.voice_key = voice_key
+        self.voice_key, self.render_workers = voice_key, render_workers
         self.missing, self.empty, self.reply_styles, self.timings = Counter(), Counter(), Counter(), Counter()
 
     def _queries(self, audios: list) -> list:
@@ -107,7 +111,7 @@ class ParaS2SReward:
         dimensions, styles, texts, requirements = column("dimension"), column("style"), column("text"), \
             column("requirement")
         rewards: list[float | None] = [None] * n
-        items, index = [], []
+        items, index, jobs, spoken = [], [], [], []
         start = time.perf_counter()
         for i, completion in enumerate(completions):
             if isinstance(queries[i], AudioError):
@@ -118,9 +122,13 @@ class ParaS2SReward:
                 rewards[i] = float(SCORE_MIN)
                 self.empty["no_words"] += 1
                 continue
-            try:
-                reply = speak_reply(self.renderer, style, text, self.voice_key)
-            except Exception:  # noqa: BLE001  (one completion's failure is a missing reward, not a crash)
+            jobs.append((self.renderer, style, text, self.voice_key))
+            spoken.append(i)
+        # the replies of a batch are spoken by a pool of workers, in order (renders are deterministic)
+        replies = dict(zip(spoken, render_all(self.renderer, jobs, speak_reply, self.render_workers)))
+        for i in spoken:
+            reply = replies[i]
+            if isinstance(reply, Exception):  # one completion's failure is a missing reward, not a crash
                 self.missing["render_failed"] += 1
                 continue
             dim = dimensions[i] if dimensions[i] in DIMENSIONS else None

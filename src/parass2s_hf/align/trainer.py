@@ -122,6 +122,14 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
         super().__init__(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_dataset,
                          eval_dataset=eval_dataset, **kwargs)
         self._keep_audio_token_suppressed(audio_token)
+        self.audio_cache = None
+        """`AudioTowerCache`: the frozen tower once per distinct prompt of a generation batch (`None` when off)."""
+        if args.cache_audio_tower:
+            from .audio_cache import AudioTowerCache
+
+            sharded = self.accelerator.distributed_type in ("FSDP", "DEEPSPEED") or self.is_fsdp_enabled or \
+                self.is_deepspeed_enabled
+            self.audio_cache = AudioTowerCache.install(self.model, sharded=bool(sharded))
 
     def _keep_audio_token_suppressed(self, audio_token) -> None:
         """TRL replaces its suppress list with `generation_kwargs["suppress_tokens"]` when a user gives one; a sampled
@@ -185,7 +193,8 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
             judge = ParaS2SJudge(JudgeConfig(**args.judge_config))
         return ParaS2SReward(judge, args.renderer, audio_column=args.prompt_audio_column,
                              reward_field=args.reward_field, fallback_to_score=args.reward_fallback_to_score,
-                             voice_key=args.renderer_voice_key, renderer_kwargs=args.renderer_kwargs)
+                             voice_key=args.renderer_voice_key, renderer_kwargs=args.renderer_kwargs,
+                             render_workers=args.render_workers)
 
     # ---- audio prompts ----
     def _is_audio_batch(self, inputs) -> bool:
@@ -227,6 +236,8 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
     def _generate_and_score_completions(self, inputs):
         if not self._is_audio_batch(inputs):
             return super()._generate_and_score_completions(inputs)
+        if self.audio_cache is not None:  # a new generation batch: its prompts are encoded afresh
+            self.audio_cache.clear()
         rows, self._encoded = self._encode_prompts(inputs)
         features = tuple(self._encoded[name] for name in AUDIO_FEATURES)
         try:

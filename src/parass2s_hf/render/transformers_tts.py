@@ -166,6 +166,8 @@ class TransformersTTSRenderer:
             cannot use (`reference_voices` without SpeechT5, SpeechT5 without `speaker_embeddings`, unknown speakers).
     """
 
+    parallel_safe = False  # seeded through torch's global generator: one clip at a time
+
     def __init__(self, model: str, device: str | None = None, speaker_pools: dict | None = None,
                  speaker_embeddings: str | None = None, reference_voices: dict | None = None,
                  vocoder: str | None = None, speaker_encoder: str = "speechbrain/spkrec-xvect-voxceleb",

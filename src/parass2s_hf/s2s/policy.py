@@ -152,4 +152,7 @@ class PolicySystem:
         return S2SResponse(audio.array, audio.sampling_rate, text=text, info=info)
 
     def respond(self, rows: Sequence[dict], sample_index: int = 0) -> list[S2SResponse]:
-        return [self.speak(c) for c in self.completions(list(rows), sample_index)]
+        from ..render.parallel import render_all
+
+        # the replies of a batch are spoken by a pool of workers, in order (as the GRPO reward speaks them)
+        return render_all(self.renderer, [(c,) for c in self.completions(list(rows), sample_index)], self.speak)

@@ -103,7 +103,8 @@ def main():
             n = len(items)
             per = {name: st[name] for name in ("asr", "audio_llm", "rubric", "reward") if name in st}
             model_calls = sum(v.get("calls", 0) for v in per.values())
-            clips = sum(v.get("audio_clips", 0) for v in per.values())
+            # what the audio towers really encoded (an in-process audio LLM encodes a repeated clip once)
+            clips = sum(v.get("audio_clips_encoded", v.get("audio_clips", 0)) for v in per.values())
             detail = ", ".join(f"{k} {v.get('calls', 0)} calls / {v.get('audio_clips', v.get('inputs', 0))} "
                                f"{'clips' if 'audio_clips' in v else 'prompts'}" for k, v in per.items())
             calls.append((mode, label, n, model_calls, clips / n, detail))

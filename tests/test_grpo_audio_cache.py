@@ -3,11 +3,13 @@ losses as without the cache; it is off when the tower trains."""
 
 import math
 
+import pytest
+
 import torch
 from test_grpo import grpo_args, lora_config
 
 from parass2s_hf.align import ParaS2SGRPOTrainer
-from parass2s_hf.align.audio_cache import AudioTowerCache
+from parass2s_hf.models.audio_cache import AudioTowerCache
 
 
 def train(tmp_path, tiny, prompts, cache, name):
@@ -91,3 +93,31 @@ def test_replies_spoken_by_two_workers_are_the_same_audio_in_the_same_order(samp
     assert isinstance(one[-1], Exception) and isinstance(two[-1], Exception)
     for a, b in zip(one[:-1], two[:-1]):
         assert a.sampling_rate == b.sampling_rate and np.array_equal(a.array, b.array)
+
+
+@pytest.mark.parametrize("mode", ["reward_model", "end2end"])
+def test_the_judge_encodes_a_groups_query_once_with_the_same_scores(tiny, mode):
+    import numpy as np
+
+    from parass2s_hf.judge import JudgeConfig, JudgeItem, ParaS2SJudge
+
+    t = np.arange(16000 * 2) / 16000
+    query = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    responses = [(0.3 * np.sin(2 * np.pi * (250 + 20 * k) * t[:16000])).astype(np.float32) for k in range(8)]
+    items = [JudgeItem(query, r, 16000, dimension="emotion", query_style="sad") for r in responses]
+    config = JudgeConfig(mode=mode, audio_llm=tiny["audio_llm"], batch_size=8, max_retries=0,
+                         rubric_max_new_tokens=4)
+    cached = ParaS2SJudge(config)
+    with_cache = cached.score(items)
+    backend = cached.reward if mode == "reward_model" else cached.audio_llm
+    stats = dict(backend.stats)
+    assert stats["audio_clips"] == 16 and stats["audio_clips_encoded"] == 9  # 1.125 clips per pair, the floor
+    plain = ParaS2SJudge(config)
+    other = plain.reward if mode == "reward_model" else plain.audio_llm
+    other.tower_cache.uninstall()
+    other.tower_cache = None
+    without = plain.score(items)
+    for a, b in zip(with_cache, without):
+        assert a.status == b.status and a.score == b.score
+        assert (a.score_expected is None and b.score_expected is None) or math.isclose(
+            a.score_expected, b.score_expected, rel_tol=1e-4, abs_tol=1e-5)

@@ -125,7 +125,7 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
         self.audio_cache = None
         """`AudioTowerCache`: the frozen tower once per distinct prompt of a generation batch (`None` when off)."""
         if args.cache_audio_tower:
-            from .audio_cache import AudioTowerCache
+            from ..models.audio_cache import AudioTowerCache
 
             sharded = self.accelerator.distributed_type in ("FSDP", "DEEPSPEED") or self.is_fsdp_enabled or \
                 self.is_deepspeed_enabled

@@ -167,6 +167,10 @@ class ASRBackend:
         return texts
 
 
+TOWER_CACHE_CLIPS = 32
+"""Encoded clips an in-process audio LLM keeps (about 4 MB each for Whisper-large's 1500 x 1280 in bf16)."""
+
+
 class AudioLLMBackend:
     """A transformers audio LLM (Qwen2-Audio, Qwen2.5-Omni thinker, ...): generation and one-forward digit scores.
 
@@ -198,6 +202,17 @@ class AudioLLMBackend:
             self.model = PeftModel.from_pretrained(self.model, adapter).eval()
         self.digit_ids = digit_token_ids(self.tokenizer, model_id)
         self.stats = Counter()
+        from .audio_cache import AudioTowerCache
+
+        # each distinct clip is encoded once while it is among the last TOWER_CACHE_CLIPS (a GRPO group's query,
+        # heard with each of its responses, batch after batch)
+        self.tower_cache = AudioTowerCache.install(self.model, inference=True, max_entries=TOWER_CACHE_CLIPS)
+
+    def _encoded(self) -> None:
+        """Count the clips the tower really encoded in the last batch (`audio_clips_encoded`)."""
+        if self.tower_cache is not None:
+            self.stats.update(audio_clips_encoded=self.tower_cache.rows_computed)
+            self.tower_cache.rows_computed = self.tower_cache.rows_served = 0
 
     def inputs(self, conversations: Sequence[list], audios: Sequence[Sequence[np.ndarray]]):
         """Processor outputs of a batch on the model's device, and the number of clips in it."""
@@ -227,6 +242,7 @@ class AudioLLMBackend:
             with torch.inference_mode():
                 out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                           output_logits=True, return_dict_in_generate=True)
+            self._encoded()
             generated = out.sequences[:, inputs["input_ids"].shape[1]:]
             results += [Generation(t, s) for t, s in digit_steps(self.tokenizer, out.logits, generated, self.digit_ids)]
             self.stats.update(calls=1, inputs=sl.stop - sl.start, audio_clips=n_clips)
@@ -242,6 +258,7 @@ class AudioLLMBackend:
             inputs, n_clips = self.inputs(conversations[sl], audios[sl])
             with torch.inference_mode():
                 logits = self.model(**inputs, logits_to_keep=1).logits[:, -1, :].float()
+            self._encoded()
             probs = torch.softmax(logits, dim=-1)[:, self.digit_ids].cpu().numpy()
             for row, p in zip(logits[:, self.digit_ids].cpu().numpy(), probs):
                 results.append((expected_from_logits(row), int(np.argmax(row)) + SCORE_MIN, float(p.sum())))

@@ -132,6 +132,7 @@ class PolicySystem:
                 torch.manual_seed(row_seed(self.seed, sample_index, "|".join(str(r["id"]) for r in batch)))
             with torch.inference_mode():
                 sequences = backend.model.generate(**inputs, **kwargs)
+            backend._encoded()  # the tower cache holds one batch's clips only
             out += backend.tokenizer.batch_decode(sequences[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
         return out
 

@@ -1,10 +1,11 @@
-"""The frozen audio tower, run once per distinct prompt in a GRPO step.
+"""The frozen audio tower, run once per distinct clip: per prompt in a GRPO step, per query in a judge's batch.
 
 In ParaS2SAlign the audio tower is frozen (LoRA reaches the language model only), so its output for a spoken prompt
 is the same in generation, in the old-policy and reference log-probs and in the loss: TRL's forwards would otherwise
 re-encode every row, G times per prompt, in each of them. `AudioTowerCache` wraps the tower's `forward`: each row of
 `input_features` (one clip) is keyed by its content and mask, computed once, and served from the cache afterwards.
-The projector after the tower runs as before (it may be trained).
+The projector after the tower runs as before (it may be trained). The judge's in-process audio LLM (reward model,
+end-to-end, tone) uses the same cache within each batch: a GRPO group's query clip is encoded once for its responses.
 
 It is off, and the tower runs as usual, when the tower has a trainable parameter (a config that unfreezes it) or when
 its parameters are sharded (FSDP, DeepSpeed ZeRO-3), which this cache has not been run with.
@@ -26,10 +27,13 @@ class AudioTowerCache:
         rows_served (`int`): clips served from the cache.
     """
 
-    def __init__(self, tower: torch.nn.Module):
+    def __init__(self, tower: torch.nn.Module, max_entries: int | None = None):
+        from collections import OrderedDict
+
         self.tower = tower
         self.original = tower.forward
-        self.cache: dict[str, torch.Tensor] = {}
+        self.max_entries = max_entries
+        self.cache: OrderedDict[str, torch.Tensor] = OrderedDict()  # least recently used first
         self.rows_computed = self.rows_served = 0
         tower.forward = self.forward  # an instance attribute: nn.Module.__call__ calls it
 
@@ -42,15 +46,17 @@ class AudioTowerCache:
         return None
 
     @classmethod
-    def install(cls, model, sharded: bool = False) -> AudioTowerCache | None:
-        """Wrap the model's audio tower; `None` (nothing changed) when there is none, any of its parameters is
-        trainable, or its parameters are `sharded`."""
+    def install(cls, model, sharded: bool = False, inference: bool = False,
+                max_entries: int | None = None) -> AudioTowerCache | None:
+        """Wrap the model's audio tower; `None` (nothing changed) when there is none, its parameters are `sharded`,
+        or (unless `inference`: a model that only ever runs under `torch.inference_mode`) any of them is trainable.
+        `max_entries` bounds the clips kept (least recently used dropped first; `None`: until `clear()`)."""
         tower = cls.find_tower(model)
-        if tower is None or sharded or any(p.requires_grad for p in tower.parameters()):
+        if tower is None or sharded or (not inference and any(p.requires_grad for p in tower.parameters())):
             return None
         if getattr(tower, "_parass2s_cache", None) is not None:
             return tower._parass2s_cache  # already installed
-        cache = cls(tower)
+        cache = cls(tower, max_entries)
         tower._parass2s_cache = cache
         return cache
 
@@ -90,4 +96,9 @@ class AudioTowerCache:
         self.rows_served += rows - len(todo)
         from transformers.modeling_outputs import BaseModelOutput
 
-        return BaseModelOutput(last_hidden_state=torch.cat([self.cache[key] for key in keys], dim=0))
+        hidden = torch.cat([self.cache[key] for key in keys], dim=0)
+        for key in keys:
+            self.cache.move_to_end(key)
+        while self.max_entries is not None and len(self.cache) > self.max_entries:
+            self.cache.popitem(last=False)
+        return BaseModelOutput(last_hidden_state=hidden)

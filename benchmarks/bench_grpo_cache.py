@@ -39,8 +39,8 @@ def main():
 
     import parass2s_hf
     from parass2s_hf.align import ParaS2SGRPOConfig, ParaS2SGRPOTrainer
-    from parass2s_hf.models.audio_cache import AudioTowerCache
     from parass2s_hf.judge import JudgeConfig, ParaS2SJudge
+    from parass2s_hf.models.audio_cache import AudioTowerCache
     from parass2s_hf.testing import build_tiny_checkpoints
 
     folder = tempfile.mkdtemp(prefix="bench_grpo_cache_")

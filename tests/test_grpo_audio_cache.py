@@ -4,7 +4,6 @@ losses as without the cache; it is off when the tower trains."""
 import math
 
 import pytest
-
 import torch
 from test_grpo import grpo_args, lora_config
 

@@ -146,6 +146,7 @@ def test_sigkill_mid_run_then_rerun_gives_the_same_report(tmp_path, tiny, respon
     assert (killed / "report.json").read_text() == (tmp_path / "reference" / "report.json").read_text()
 
 
+@pytest.mark.slow  # about 25 s; the README walk-through (slow too) runs the same command among all the others
 def test_readme_main_job_runs_as_written(tmp_path):
     with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
         readme = f.read()

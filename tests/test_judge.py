@@ -113,7 +113,8 @@ def test_reward_model_scores_are_expected_values_that_follow_the_audio(tiny):
     again = judge.score(items(3))
     assert [r.score_expected for r in again] == values  # deterministic
     # one forward per pair and nothing else (on a CPU forwards are not batched: CPU_AUDIO_BATCH)
-    assert judge.stats()["reward"] == {"calls": 6, "inputs": 6, "audio_clips": 12}
+    # 12 clips heard, 4 encoded: the query once, each response once (the second scoring reuses them all)
+    assert judge.stats()["reward"] == {"calls": 6, "inputs": 6, "audio_clips": 12, "audio_clips_encoded": 4}
 
 
 def test_not_an_audio_llm_is_refused(tiny):

@@ -443,3 +443,12 @@ def test_omni_real_checkpoint(rows):
     for response in out:
         assert response.error is None and response.sampling_rate == 24000
         assert response.audio.size > 24000 // 2 and response.text
+
+
+def test_the_cascade_speaks_a_batch_with_several_workers_as_with_one(tiny, rows):
+    one = build_system("cascade", asr=tiny["asr"], llm=tiny["text_llm"], max_new_tokens=6, render_workers=1)
+    two = build_system("cascade", asr=tiny["asr"], llm=tiny["text_llm"], max_new_tokens=6, render_workers=2)
+    a, b = one.respond(rows[:3]), two.respond(rows[:3])
+    assert system_fingerprint(one) == system_fingerprint(two)  # speed only
+    for x, y in zip(a, b):
+        assert x.text == y.text and np.array_equal(x.audio, y.audio)

@@ -98,6 +98,8 @@ class CascadeSystem:
         asr_max_new_tokens (`int`, *optional*, defaults to `128`): the transcript's token budget.
         voice_key (`str`, *optional*, defaults to `"assistant"`): the renderer's voice key; one key gives the system
             one voice across all replies.
+        render_workers (`int`, *optional*): replies spoken at once (the cores of this process when unset; 1 in turn);
+            the audio and its order do not change.
 
     Attributes:
         timings (`collections.Counter`): seconds spent per stage (`"asr"`, `"llm"`, `"tts"`) over all calls.
@@ -111,7 +113,7 @@ class CascadeSystem:
                  llm_api_base: str | None = None, llm_api_key_env: str = "OPENAI_API_KEY", temperature: float = 0.0,
                  max_new_tokens: int = 128, seed: int = 0, batch_size: int = 8, torch_dtype: str = "auto",
                  device_map: str | None = None, tts_kwargs: dict | None = None, asr_max_new_tokens: int = 128,
-                 voice_key: str = "assistant"):
+                 voice_key: str = "assistant", render_workers: int | None = None):
         from ..models import LoadSettings
         from ..models.preflight import check_model
         from ..render import get_renderer
@@ -126,6 +128,7 @@ class CascadeSystem:
         self.llm_api_base, self.temperature, self.max_new_tokens = llm_api_base, float(temperature), max_new_tokens
         self.seed, self.batch_size, self.torch_dtype = seed, batch_size, torch_dtype
         self.tts_kwargs, self.voice_key, self.asr_max_new_tokens = dict(tts_kwargs or {}), voice_key, asr_max_new_tokens
+        self.render_workers = render_workers  # speed only: not part of config() (the audio is the same)
         self.system_prompt = LABELLED_SYSTEM_PROMPT if self.labelled else BLIND_SYSTEM_PROMPT
 
         self.renderer = get_renderer(tts, **self.tts_kwargs)  # first: cheap, and an unknown name fails at once
@@ -203,7 +206,12 @@ class CascadeSystem:
         replies = self._generate([self.messages(r, t) for r, t in zip(rows, transcripts)], seeds)
         self.timings["llm"] += time.perf_counter() - start
 
-        return [self._speak(transcript, reply) for transcript, reply in zip(transcripts, replies)]
+        from ..render.parallel import render_all
+
+        start = time.perf_counter()  # the replies are spoken by a pool of workers, in order (renders are deterministic)
+        out = render_all(self.renderer, list(zip(transcripts, replies)), self._speak, self.render_workers)
+        self.timings["tts"] += time.perf_counter() - start
+        return out
 
     # ---- stages ----
 
@@ -248,11 +256,8 @@ class CascadeSystem:
         info["reply_style"] = style
         if not text:  # said nothing: an empty response, which the runner scores as the system's failure
             return S2SResponse(np.zeros(0, np.float32), SAMPLING_RATE, text="", info=info)
-        start = time.perf_counter()
         try:
             clip = self.renderer.render(text, style, self.voice_key)
         except Exception as e:  # noqa: BLE001 - e.g. a reply too long for the audio door: this row's failure
             return S2SResponse(None, None, text=text, error=f"tts: {type(e).__name__}: {e}", info=info)
-        finally:
-            self.timings["tts"] += time.perf_counter() - start
         return S2SResponse(clip.array, clip.sampling_rate, text=text, info=info)

@@ -72,6 +72,8 @@ def main():
             for b in backends.values():
                 if b is not None:
                     b.stats.clear()
+                    if getattr(b, "tower_cache", None) is not None:  # clips encoded by an earlier run: not this one's
+                        b.tower_cache.clear()
             return ParaS2SJudge(cfg, **backends)
 
         def best_of(runs, fn):

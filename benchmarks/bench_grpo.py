@@ -183,6 +183,17 @@ def overhead(tiny, folder, args, beta):
 
 
 # ---- (b) split of a spoken-prompt step ----
+def spoken_prompts():
+    """The spoken prompts of (b): ParaS2SBench `sample` (test split), the first 2 rows of each dimension."""
+    import parass2s_hf
+
+    prompts = parass2s_hf.load_parass2sbench("sample", split="test")
+    by_dim = {}
+    for i, d in enumerate(prompts["dimension"]):
+        by_dim.setdefault(d, []).append(i)
+    return prompts.select(sorted(itertools.chain.from_iterable(v[:2] for v in by_dim.values())))
+
+
 def lora_config(r=4, alpha=8, targets=LORA_TARGETS, dropout=0.0):
     from peft import LoraConfig
 
@@ -431,11 +442,7 @@ def main():
     print(table_a, flush=True)
 
     # (b)
-    prompts = parass2s_hf.load_parass2sbench("sample", split="test")
-    by_dim = {}
-    for i, d in enumerate(prompts["dimension"]):
-        by_dim.setdefault(d, []).append(i)
-    prompts = prompts.select(sorted(itertools.chain.from_iterable(v[:2] for v in by_dim.values())))
+    prompts = spoken_prompts()
     judge = ParaS2SJudge(JudgeConfig(mode="reward_model", audio_llm=tiny["audio_llm"]))
     columns = {"full precision": profile(tiny, folder, args, judge, prompts, four_bit=False)}
     if not args.no_4bit:

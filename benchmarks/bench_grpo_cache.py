@@ -14,7 +14,6 @@ model's cost; on a GPU the tower is a larger share.
 
 import argparse
 import datetime
-import itertools
 import os
 import platform
 import statistics
@@ -22,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from bench_grpo import LORA_TARGETS, Stepper, Timer  # benchmarks/ is the script's folder, on sys.path
+from bench_grpo import LORA_TARGETS, Stepper, Timer, spoken_prompts  # benchmarks/ is the script's folder, on sys.path
 from results_file import write_section
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -37,7 +36,6 @@ def main():
     import torch
     from peft import LoraConfig
 
-    import parass2s_hf
     from parass2s_hf.align import ParaS2SGRPOConfig, ParaS2SGRPOTrainer
     from parass2s_hf.judge import JudgeConfig, ParaS2SJudge
     from parass2s_hf.models.audio_cache import AudioTowerCache
@@ -45,11 +43,7 @@ def main():
 
     folder = tempfile.mkdtemp(prefix="bench_grpo_cache_")
     tiny = build_tiny_checkpoints(os.path.join(folder, "tiny"))
-    prompts = parass2s_hf.load_parass2sbench("sample", split="test")
-    by_dim = {}
-    for i, d in enumerate(prompts["dimension"]):
-        by_dim.setdefault(d, []).append(i)
-    prompts = prompts.select(sorted(itertools.chain.from_iterable(v[:2] for v in by_dim.values())))
+    prompts = spoken_prompts()
     judge = ParaS2SJudge(JudgeConfig(mode="reward_model", audio_llm=tiny["audio_llm"]))
     steps = args.steps + 1
 

@@ -14,12 +14,16 @@ same completions. A step here is what `Trainer`'s inner loop does for one optimi
 clipping, `optimizer.step()`, `lr_scheduler.step()`, `zero_grad()`. Bound: the median step of the subclass at most 15%
 above the stock one's (PASS/FAIL), at `beta` 0 (no reference model) and 0.2 (reference log-probs on).
 
-(b) **Split of a spoken-prompt step.** `ParaS2SGRPOTrainer` with the tiny Qwen2-Audio as policy (LoRA r=4 on the
-language model's q/v projections), the tiny judge in reward_model mode, espeak-ng rendering, 4 prompts x 4
-generations, beta 0.2; full precision, and with a 4-bit (nf4, float32 compute) base. Times per step are taken by
-wrapping the trainer's own methods (`_encode_prompts`, `_generate_single_turn`, `_get_per_token_logps_and_entropies`
-outside the loss, `_compute_loss`, `accelerator.backward`), a forward hook on the policy's audio tower, and the
-reward's `timings` (render, judge). Medians over the measured steps, after one warm-up step.
+(b) **Split of a spoken-prompt step, before and after the speed-ups.** `ParaS2SGRPOTrainer` with the tiny Qwen2-Audio
+as policy (LoRA r=4 on the language model's q/v projections), the tiny judge in reward_model mode, espeak-ng rendering,
+4 prompts x 4 generations, beta 0.2. Two full-precision trainers stepped alternately (which goes first alternates too):
+"before" (`cache_audio_tower=False`, `render_workers=1`) and "after" (`cache_audio_tower=True`, `render_workers` = the
+cores available, or `--render-workers`); then a 4-bit (nf4, float32 compute) base with the "after" settings. Times per
+step are taken by wrapping the trainer's own methods (`_encode_prompts`, `_generate_single_turn`,
+`_get_per_token_logps_and_entropies` outside the loss, `_compute_loss`, `accelerator.backward`), a probe on the policy's
+audio tower (inside the cache when it is on: only clips really encoded count), and the reward's `timings` (render,
+judge). Medians over the measured steps, after one warm-up step. Targets: tower passes per step = distinct prompts,
+tower time at least 8x less, rendering at least 1.6x less.
 
 `--real-size` (CUDA only): a Qwen2-Audio-7B-sized config with random weights (saved once to a temporary folder, then
 loaded by the trainer in NF4 with the audio tower, projector and head unquantised), the GPU recipe of
@@ -152,7 +156,7 @@ def overhead(tiny, folder, args, beta):
     common = {"per_device_train_batch_size": args.text_batch, "num_generations": args.text_generations,
               "max_completion_length": args.text_tokens, "max_steps": args.overhead_steps + 1, "beta": beta,
               "learning_rate": 1e-3, "bf16": False, "use_cpu": True, "report_to": "none", "logging_steps": 10**6,
-              "gradient_checkpointing": False, "save_strategy": "no", "seed": args.seed}
+              "activation_checkpointing": False, "save_strategy": "no", "seed": args.seed}
     trainers = {
         "stock": GRPOTrainer(model=tiny["text_llm"], reward_funcs=[constant_reward], train_dataset=data,
                              args=GRPOConfig(output_dir=os.path.join(folder, "stock"), **common)),
@@ -208,7 +212,10 @@ def find_audio_tower(model):
 
 
 def instrument(trainer, timer, tower_clips):
-    """Wrap the trainer's phases in `timer`; a hook times the policy's audio tower per enclosing phase."""
+    """Wrap the trainer's phases in `timer`; the policy's audio tower is timed per enclosing phase.
+
+    With the trainer's audio-tower cache on, the probe wraps the tower's own forward *inside* the cache, so only the
+    clips the tower really encodes are counted and timed (clips served from the cache cost nothing there)."""
     reward = trainer.reward_funcs[0]
     timer.wrap(trainer, "_encode_prompts", "encode_prompts")
     timer.wrap(trainer, "_generate_single_turn", "generation")
@@ -219,14 +226,32 @@ def instrument(trainer, timer, tower_clips):
     timer.wrap(trainer.accelerator, "backward", "backward")
     timer.wrap(trainer, "_generate_and_score_completions", "generate_and_score")
     tower = find_audio_tower(trainer.model)
+
+    def phase():
+        return next((p for p in reversed(timer.stack) if p in ("generation", "ref_logps", "loss_logps")), "other")
+
+    cache = getattr(tower, "_parass2s_cache", None)
+    if cache is not None:
+        encode = cache.original
+
+        def timed(input_features, *args_, **kwargs_):
+            where = phase()
+            tower_clips[where] += int(input_features.shape[0])
+            tic = time.perf_counter()
+            try:
+                return encode(input_features, *args_, **kwargs_)
+            finally:
+                timer.seconds[f"tower:{where}"] += time.perf_counter() - tic
+
+        cache.original = timed
+        return reward
     started = {}
 
     def pre(module, args_, kwargs_):
         started["tic"] = time.perf_counter()
         features = kwargs_.get("input_features", args_[0] if args_ else None)
-        phase = next((p for p in reversed(timer.stack) if p in ("generation", "ref_logps", "loss_logps")), "other")
-        started["phase"] = phase
-        tower_clips[phase] += 0 if features is None else int(features.shape[0])
+        started["phase"] = phase()
+        tower_clips[started["phase"]] += 0 if features is None else int(features.shape[0])
 
     def post(module, args_, kwargs_, output):
         timer.seconds[f"tower:{started['phase']}"] += time.perf_counter() - started["tic"]
@@ -236,37 +261,50 @@ def instrument(trainer, timer, tower_clips):
     return reward
 
 
-def profile(tiny, folder, args, judge, prompts, four_bit):
-    import torch
+class Profile:
+    """One column of (b): a `ParaS2SGRPOTrainer` on spoken prompts, stepped one measured step at a time."""
 
-    from parass2s_hf.align import ParaS2SGRPOConfig, ParaS2SGRPOTrainer
+    def __init__(self, tiny, folder, args, judge, prompts, name, four_bit=False, cache=True, render_workers=None):
+        import torch
 
-    quant = None
-    if four_bit:
-        from transformers import BitsAndBytesConfig
+        from parass2s_hf.align import ParaS2SGRPOConfig, ParaS2SGRPOTrainer
 
-        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
-    steps = args.profile_steps + 1
-    cfg = ParaS2SGRPOConfig(
-        output_dir=os.path.join(folder, "profile4" if four_bit else "profile"), per_device_train_batch_size=16,
-        num_generations=4, max_completion_length=args.audio_tokens, max_steps=steps, beta=0.2, learning_rate=1e-3,
-        bf16=False, use_cpu=True, report_to="none", logging_steps=10**6, gradient_checkpointing=False,
-        save_strategy="no", seed=args.seed, judge_config={"mode": "reward_model", "audio_llm": tiny["audio_llm"]})
-    trainer = ParaS2SGRPOTrainer(model=tiny["audio_llm"], args=cfg, train_dataset=prompts, judge=judge,
-                                 peft_config=lora_config(), quantization_config=quant)
-    stepper = Stepper(trainer, steps)
-    timer, tower_clips = Timer(), Counter()
-    reward = instrument(trainer, timer, tower_clips)
-    per_step, clips, lengths = [], [], []
-    for i in range(steps):
+        quant = None
+        if four_bit:
+            from transformers import BitsAndBytesConfig
+
+            quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                       bnb_4bit_compute_dtype=torch.float32)
+        self.steps = args.profile_steps + 1
+        self.seed = args.seed
+        cfg = ParaS2SGRPOConfig(
+            output_dir=os.path.join(folder, name), per_device_train_batch_size=16, num_generations=4,
+            max_completion_length=args.audio_tokens, max_steps=self.steps, beta=0.2, learning_rate=1e-3, bf16=False,
+            use_cpu=True, report_to="none", logging_steps=10**6, activation_checkpointing=False, save_strategy="no",
+            seed=args.seed, cache_audio_tower=cache, render_workers=render_workers,
+            judge_config={"mode": "reward_model", "audio_llm": tiny["audio_llm"]})
+        self.trainer = ParaS2SGRPOTrainer(model=tiny["audio_llm"], args=cfg, train_dataset=prompts, judge=judge,
+                                          peft_config=lora_config(), quantization_config=quant)
+        self.stepper = Stepper(self.trainer, self.steps)
+        self.timer, self.tower_clips = Timer(), Counter()
+        self.reward = instrument(self.trainer, self.timer, self.tower_clips)
+        self.rows, self.clips, self.lengths = [], [], []
+        self.done = 0
+
+    def step(self):
+        """One step; the first one (warm-up) is not recorded."""
+        import torch
+
+        timer, reward, i = self.timer, self.reward, self.done
         timer.seconds.clear()
-        tower_clips.clear()
+        self.tower_clips.clear()
         reward.timings.clear()
-        torch.manual_seed(args.seed + i)
+        torch.manual_seed(self.seed + i)
         with timer("step"):
-            stepper.step(timer)
+            self.stepper.step(timer)
+        self.done += 1
         if i == 0:
-            continue
+            return
         s = timer.seconds
         t = {"step": s["step"], "data": s["data"], "encode_prompts": s["encode_prompts"],
              "generation": s["generation"] - s["tower:generation"], "tower_generation": s["tower:generation"],
@@ -278,17 +316,33 @@ def profile(tiny, folder, args, judge, prompts, four_bit):
         t["gen_score_other"] = (s["generate_and_score"] - s["encode_prompts"] - s["generation"] - s["reward"]
                                 - s["ref_logps"])
         t["other"] = t["step"] - sum(v for k, v in t.items() if k != "step")
-        t["audio_total"] = t["encode_prompts"] + t["tower_generation"] + t["tower_ref"] + t["tower_loss"]
-        per_step.append(t)
-        clips.append(dict(tower_clips))
-        lengths.append(trainer._metrics["train"]["completions/mean_length"][-1]
-                       if trainer._metrics["train"].get("completions/mean_length") else float("nan"))
-    result = {k: median([t[k] for t in per_step]) for k in per_step[0]}
-    result["clips"] = clips[-1]
-    result["mean_length"] = median(lengths)
-    result["rewards_missing"] = sum(reward.missing.values())
-    result["audio_forwards"] = trainer.audio_forwards
-    return result
+        t["tower_all"] = t["tower_generation"] + t["tower_ref"] + t["tower_loss"]
+        t["audio_total"] = t["encode_prompts"] + t["tower_all"]
+        t["tower_clips"] = sum(self.tower_clips.values())
+        self.rows.append(t)
+        self.clips.append(dict(self.tower_clips))
+        metrics = self.trainer._metrics["train"]
+        self.lengths.append(metrics["completions/mean_length"][-1] if metrics.get("completions/mean_length")
+                            else float("nan"))
+
+    def result(self):
+        result = {k: median([t[k] for t in self.rows]) for k in self.rows[0]}
+        result["clips"] = self.clips[-1]
+        result["mean_length"] = median(self.lengths)
+        result["rewards_missing"] = sum(self.reward.missing.values())
+        result["audio_forwards"] = self.trainer.audio_forwards
+        result["workers"] = self.reward.render_workers
+        result["distinct_prompts"] = 16 // self.trainer.num_generations
+        return result
+
+
+def interleaved(profiles):
+    """Step the profiles in turn, alternating which goes first, so machine noise hits each alike."""
+    names = list(profiles)
+    for i in range(max(p.steps for p in profiles.values())):
+        for name in names if i % 2 == 0 else names[::-1]:
+            profiles[name].step()
+    return {name: p.result() for name, p in profiles.items()}
 
 
 # ---- real-size QLoRA (GPU) ----
@@ -348,7 +402,7 @@ def real_size(tiny, folder, args, judge, prompts):
     gen_cfg = ParaS2SGRPOConfig(
         output_dir=os.path.join(folder, "real"), per_device_train_batch_size=8, num_generations=8,
         max_completion_length=128, max_steps=steps, beta=0.2, learning_rate=1e-5, bf16=True,
-        gradient_checkpointing=True, report_to="none", logging_steps=10**6, save_strategy="no", seed=args.seed,
+        activation_checkpointing=True, report_to="none", logging_steps=10**6, save_strategy="no", seed=args.seed,
         model_init_kwargs={"dtype": "bfloat16"}, generation_kwargs={"suppress_tokens": suppress},
         judge_config={"mode": "reward_model", "audio_llm": tiny["audio_llm"]})
     torch.cuda.reset_peak_memory_stats()
@@ -381,6 +435,15 @@ def espeak_version():
     return f"espeak-ng {found.group(0) if found else '(version unknown)'}"
 
 
+BEFORE = "before: no tower cache, 1 render worker"
+AFTER = "after: tower cache, parallel rendering"
+
+
+def ratio_cell(before, after, target):
+    ratio = before / max(after, 1e-9)
+    return f"{ratio:.2f}x less (>= {target:g}x: {'PASS' if ratio >= target else 'FAIL'})"
+
+
 PROFILE_ROWS = [
     ("data (next batch of the dataloader)", "data"),
     ("audio prompts: decode + processor (`_encode_prompts`)", "encode_prompts"),
@@ -410,6 +473,8 @@ def main():
     parser.add_argument("--profile-steps", type=int, default=10, help="(b) measured steps per column")
     parser.add_argument("--audio-tokens", type=int, default=16, help="(b) max completion length")
     parser.add_argument("--no-4bit", action="store_true", help="(b) skip the 4-bit column")
+    parser.add_argument("--render-workers", type=int, default=None,
+                        help="(b) render workers of the 'after' columns (default: the cores available)")
     parser.add_argument("--real-size", action="store_true", help="QLoRA on a 7B-sized random model (CUDA only)")
     parser.add_argument("--real-steps", type=int, default=3, help="measured steps of --real-size")
     parser.add_argument("--seed", type=int, default=0)
@@ -442,14 +507,21 @@ def main():
     print(table_a, flush=True)
 
     # (b)
+    from parass2s_hf.render.parallel import default_render_workers
+
     prompts = spoken_prompts()
     judge = ParaS2SJudge(JudgeConfig(mode="reward_model", audio_llm=tiny["audio_llm"]))
-    columns = {"full precision": profile(tiny, folder, args, judge, prompts, four_bit=False)}
+    workers = args.render_workers or default_render_workers()
+    columns = interleaved({
+        BEFORE: Profile(tiny, folder, args, judge, prompts, "before", cache=False, render_workers=1),
+        AFTER: Profile(tiny, folder, args, judge, prompts, "after", cache=True, render_workers=workers),
+    })
     if not args.no_4bit:
         try:
             import bitsandbytes  # noqa: F401
 
-            columns["4-bit base (nf4)"] = profile(tiny, folder, args, judge, prompts, four_bit=True)
+            columns["4-bit base (nf4), as after"] = interleaved({"4bit": Profile(
+                tiny, folder, args, judge, prompts, "after4", four_bit=True, render_workers=workers)})["4bit"]
         except ImportError:
             print("bitsandbytes is not installed: no 4-bit column")
     names = list(columns)
@@ -463,15 +535,31 @@ def main():
     lines.append("| **step (median)** | " + " | ".join(f"**{1000 * columns[c]['step']:.1f}**" for c in names) + " |")
     lines.append("| audio encoding, all (processor + audio tower in every forward) | "
                  + " | ".join(cell(c, "audio_total") for c in names) + " |")
-    lines.append("| audio tower clips per step: generation / reference / loss | " + " | ".join(
+    lines.append("| audio tower passes (clips encoded) per step: generation / reference / loss | " + " | ".join(
         "{} / {} / {}".format(*(columns[c]["clips"].get(p, 0) for p in ("generation", "ref_logps", "loss_logps")))
         for c in names) + " |")
+    lines.append("| distinct prompts per step | " + " | ".join(str(columns[c]["distinct_prompts"]) for c in names)
+                 + " |")
     lines.append("| completion tokens, median of mean per step | "
                  + " | ".join(f"{columns[c]['mean_length']:.1f}" for c in names) + " |")
     lines.append("| missing rewards (all steps) | " + " | ".join(str(columns[c]["rewards_missing"]) for c in names)
                  + " |")
     table_b = head_b + "\n" + "\n".join(lines)
-    print(table_b, flush=True)
+    bf, af = columns[BEFORE], columns[AFTER]
+    passes = sum(af["clips"].values())
+    gains = [
+        ("audio tower passes per step (target: distinct prompts)", f"{bf['tower_clips']:.0f}",
+         f"{af['tower_clips']:.0f}", "PASS" if passes == af["distinct_prompts"] else "FAIL"),
+        ("audio tower time per step, ms", f"{1000 * bf['tower_all']:.1f}", f"{1000 * af['tower_all']:.1f}",
+         ratio_cell(bf["tower_all"], af["tower_all"], 8.0)),
+        (f"rendering the step's 16 replies, ms ({workers} workers after)", f"{1000 * bf['render']:.1f}",
+         f"{1000 * af['render']:.1f}", ratio_cell(bf["render"], af["render"], 1.6)),
+        ("whole step, ms", f"{1000 * bf['step']:.1f}", f"{1000 * af['step']:.1f}",
+         f"{bf['step'] / af['step']:.2f}x faster"),
+    ]
+    table_gain = ("| before vs after, medians | before | after | ratio (target) |\n|---|---|---|---|\n"
+                  + "\n".join(f"| {x} | {y} | {z} | {r} |" for x, y, z, r in gains))
+    print(table_b + "\n\n" + table_gain, flush=True)
 
     real = real_size(tiny, folder, args, judge, prompts) if args.real_size else None
     total = time.perf_counter() - wall
@@ -496,13 +584,16 @@ def main():
         f"Bound: `ParaS2SGRPOTrainer` median step <= 1.15 x stock `GRPOTrainer` median step."
     )
     header_b = (
-        f"**(b) A step with spoken prompts**: `ParaS2SGRPOTrainer`, tiny Qwen2-Audio policy with LoRA r=4 "
-        f"(language model q/v), the tiny Qwen2-Audio judge in reward_model mode, espeak-ng renderer, 4 prompts x 4 "
-        f"generations from ParaS2SBench `sample` (test split, 2 per dimension), {args.audio_tokens} completion tokens at "
-        f"most (random models rarely stop early), beta 0.2. Medians of {args.profile_steps} steps per column; each row "
-        f"is the median of that part, so the rows need not add up to the median step exactly. Audio tower rows: the "
-        f"policy's audio tower forward (a forward hook), taken out of the row above it. The Qwen2-Audio feature "
-        f"extractor pads every prompt to 30 s (3000 mel frames), so a tower clip costs the same whatever its length."
+        f"**(b) A step with spoken prompts, before and after the speed-ups**: `ParaS2SGRPOTrainer`, tiny Qwen2-Audio "
+        f"policy with LoRA r=4 (language model q/v), the tiny Qwen2-Audio judge in reward_model mode, espeak-ng "
+        f"renderer, 4 prompts x 4 generations from ParaS2SBench `sample` (test split, 2 per dimension), "
+        f"{args.audio_tokens} completion tokens at most (random models rarely stop early), beta 0.2. Before: no "
+        f"audio-tower cache, replies rendered one after another; after: the tower cache on, {workers} render workers; "
+        f"the before and after trainers stepped alternately in one run. Medians of {args.profile_steps} steps per "
+        f"column; each row is the median of that part, so the rows need not add up to the median step exactly. Audio "
+        f"tower rows: the clips the policy's audio tower really encodes (a probe inside the cache), taken out of the row "
+        f"above it. The Qwen2-Audio feature extractor pads every prompt to 30 s (3000 mel frames), so a tower clip "
+        f"costs the same whatever its length."
     )
     if real is None:
         note_real = ("**Real-size QLoRA** (`--real-size`: Qwen2-Audio-7B-sized random model, NF4, LoRA r=16, "
@@ -529,7 +620,7 @@ def main():
                  f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores. {versions}.\n"
                  f"Command: `python benchmarks/bench_grpo.py {' '.join(sys.argv[1:])}`\n\n{header_a}\n\n{table_a}\n\n"
                  f"{header_b}\n\n"
-                 f"{table_b}\n\n{note_real}\n")
+                 f"{table_b}\n\n{table_gain}\n\n{note_real}\n")
         path = write_section(SECTION, entry)
         print(f"written to {path}")
 

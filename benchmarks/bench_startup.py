@@ -5,6 +5,7 @@
 
 What a user waits for before anything happens, or for a command that has nothing to do:
 - `import parass2s_hf` (it must not import evaluate or transformers: the metric's name hook waits for evaluate);
+- `parass2s --version` and `--help` (target: under 2 s), and `parass2s evaluate --help`;
 - a wrong setting found by the start-up checks (`parass2s evaluate` with a checkpoint that is not there);
 - the rerun of a finished run (no model loaded; the report is reused when nothing it is computed from changed);
 - `parass2s report RUN` (the report rebuilt from a run folder, no models).
@@ -49,11 +50,15 @@ def main():
     tiny = os.path.join(work, "tiny")
     run = os.path.join(work, "run")
     evaluate = [py, "-m", "parass2s_hf.cli", "evaluate", "--system", "cascade", "--asr", f"{tiny}/whisper",
-                "--llm", f"{tiny}/qwen2", "--max_new_tokens", "8", "--config", "sample", "--limit", "1",
+                "--llm", f"{tiny}/qwen2", "--max_new_tokens", "8", "--dataset_config", "sample", "--limit", "1",
                 "--judge_mode", "reward_model", "--judge_audio_llm", f"{tiny}/qwen2_audio", "--output", run]
     first = timed(evaluate, env)
     commands = {
         "`import parass2s_hf`": ([py, "-c", "import parass2s_hf"], 0),
+        "`parass2s --version`": ([py, "-m", "parass2s_hf.cli", "--version"], 0),
+        "`parass2s --help`": ([py, "-m", "parass2s_hf.cli", "--help"], 0),
+        "`parass2s evaluate --help` (the parser of transformers' HfArgumentParser)":
+            ([py, "-m", "parass2s_hf.cli", "evaluate", "--help"], 0),
         "a wrong setting found at start-up (`--asr` not there; exit 2)":
             ([*evaluate[:6], os.path.join(work, "no_such_model"), *evaluate[7:-1], os.path.join(work, "other")], 2),
         "rerun of the finished run (no model loaded, report reused)": (evaluate, 0),

@@ -19,7 +19,8 @@ from parass2s_hf.build.recipe import load_recipe, run_recipe
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("recipe", help="a YAML recipe (see parass2s_hf.build.recipe)")
+    parser.add_argument("recipe", nargs="?", help="a YAML recipe (see parass2s_hf.build.recipe)")
+    parser.add_argument("--config", dest="recipe_file", metavar="FILE", help="the recipe, as every script takes it")
     parser.add_argument("--stages", nargs="+", help="only these stages")
     parser.add_argument("--overwrite", action="store_true", help="redo stages whose settings changed")
     return parser
@@ -34,5 +35,8 @@ def main(recipe_path: str, stages: list[str] | None = None, overwrite: bool = Fa
 
 
 if __name__ == "__main__":
-    args = build_parser().parse_args()
-    main(args.recipe, args.stages, args.overwrite)
+    parser = build_parser()
+    args = parser.parse_args()
+    if not (args.recipe or args.recipe_file):
+        parser.error("give the recipe: --config FILE (a YAML recipe)")
+    main(args.recipe_file or args.recipe, args.stages, args.overwrite)

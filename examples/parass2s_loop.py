@@ -94,7 +94,7 @@ def _evaluate(recipe: dict, model: str, output: str, label: str, split_of: str, 
               adapter: str | None = None) -> list[str]:
     prompts = recipe[split_of]
     return [*PARASS2S, "evaluate", "--system", "policy", "--model", model,
-            *(["--adapter", adapter] if adapter else []), "--config", prompts.get("config", "sample"),
+            *(["--adapter", adapter] if adapter else []), "--dataset_config", prompts.get("config", "sample"),
             "--split", prompts.get("split", "test"), *(_flags({"limit": prompts["limit"]}) if prompts.get("limit")
                                                        else []),
             "--label", label, "--output", output, *_flags(extra), *_judge_flags(recipe["judge"])]

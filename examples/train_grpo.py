@@ -13,6 +13,7 @@ renderer speaks it in that style, and the judge scores (prompt audio, spoken rep
 
 from __future__ import annotations
 
+import parass2s_hf  # noqa: F401  # isort: skip - first: quiets library notes before trl loads bitsandbytes
 import os
 import sys
 from dataclasses import dataclass, field

@@ -27,6 +27,7 @@ confusion matrix, the probe's pair rates, the data's sizes, and the `JudgeConfig
 
 from __future__ import annotations
 
+import parass2s_hf  # noqa: F401  # isort: skip - first: quiets library notes before trl loads bitsandbytes
 import json
 import logging
 import os

@@ -41,6 +41,7 @@ reward_model="runs/reward-model/merged")`.
 
 from __future__ import annotations
 
+import parass2s_hf  # noqa: F401  # isort: skip - first: quiets library notes before trl loads bitsandbytes
 import gc
 import json
 import logging

@@ -25,6 +25,7 @@ Outputs: the adapter and processor in `output_dir`, the merged model and process
 
 from __future__ import annotations
 
+import parass2s_hf  # noqa: F401  # isort: skip - first: quiets library notes before trl loads bitsandbytes
 import gc
 import logging
 import os

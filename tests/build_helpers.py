@@ -5,7 +5,7 @@ from build_helpers import ScriptedLLM, serve_scripted_llm
 
 llm = ScriptedLLM(bad_json_every=3, fail_filter={SCRIPTED_TEXTS[0]})
 with serve_scripted_llm(ScriptedLLM(), fail_first=1) as base_url:   # e.g. parass2s build generate --llm scripted
-    ...                                                             #      --llm-api-base base_url
+    ...                                                             #      --llm_api_base base_url
 ```
 """
 

@@ -31,12 +31,12 @@ def test_the_build_commands_run_end_to_end_and_the_export_loads(tmp_path, tiny, 
     work, out = tmp_path / "work" / "emo", tmp_path / "data" / "emo"
     scripted = ScriptedLLM(bad_json_every=2)
     with serve_scripted_llm(scripted) as base:
-        llm = ["--llm", "scripted", "--llm-api-base", base, "--llm-api-key-env", KEY]
+        llm = ["--llm", "scripted", "--llm_api_base", base, "--llm_api_key_env", KEY]
         assert cli.main(["build", "generate", *llm, "--dimension", "emotion", "--n", "8", "--out", str(work)]) == 0
         assert cli.main(["build", "filter", *llm, "--in", str(work)]) == 0
     assert cli.main(["build", "render", "--tts", "espeak-ng", "--in", str(work)]) == 0
     # a tiny random Whisper transcribes noise: a permissive threshold exercises the mechanics
-    assert cli.main(["build", "verify", "--asr", tiny["asr"], "--max-wer", "1000", "--in", str(work)]) == 0
+    assert cli.main(["build", "verify", "--asr", tiny["asr"], "--max_wer", "1000", "--in", str(work)]) == 0
     assert cli.main(["build", "export", "--in", str(work), "--out", str(out)]) == 0
 
     summary = WorkDir(work).summary()
@@ -90,7 +90,7 @@ def test_bad_build_input(tmp_path, monkeypatch, capsys):
                      "--out", str(tmp_path / "w")]) == 2
     assert "no-model" in capsys.readouterr().err
     with serve_scripted_llm(ScriptedLLM()) as base:
-        llm = ["--llm", "scripted", "--llm-api-base", base, "--llm-api-key-env", KEY]
+        llm = ["--llm", "scripted", "--llm_api_base", base, "--llm_api_key_env", KEY]
         assert cli.main(["build", "generate", *llm, "--dimension", "emotion", "--n", "2", "--out",
                          str(tmp_path / "w")]) == 0
         # the same folder, other settings: refused, then allowed with --overwrite

@@ -132,7 +132,7 @@ def test_export_copies_nothing_from_outside_the_work_folder(tmp_path, how, capsy
         with open(p, "rb") as f:
             assert os.path.islink(p) or b"SECRET" not in f.read()
     # the command line: one error line, exit code 2, nothing exported (nor uploaded)
-    assert cli.main(["build", "export", "--in", work.path, "--out", str(out), "--push-to-hub", "user/x"]) == 2
+    assert cli.main(["build", "export", "--in", work.path, "--out", str(out), "--push_to_hub", "user/x"]) == 2
     line = one_error_line(capsys)
     assert "rendered.jsonl" in line and CLIP in line and repr(bad) in line
     assert not out.exists()
@@ -390,7 +390,7 @@ def test_a_stage_that_keeps_nothing_exits_non_zero(tmp_path, monkeypatch, capsys
     """`build generate` keeping 0 records used to exit 0: the next stages then had nothing to work on."""
     monkeypatch.setenv("PARASS2S_BUILD_TEST_KEY", "sk-test")
     with serve_scripted_llm(ScriptedLLM(bad_json_every=1)) as base:  # every answer is garbage: nothing is kept
-        rc = cli.main(["build", "generate", "--llm", "scripted", "--llm-api-base", base, "--llm-api-key-env",
+        rc = cli.main(["build", "generate", "--llm", "scripted", "--llm_api_base", base, "--llm_api_key_env",
                        "PARASS2S_BUILD_TEST_KEY", "--dimension", "emotion", "--n", "3", "--out", str(tmp_path / "w")])
     err = capsys.readouterr().err
     assert rc == 3

@@ -45,7 +45,7 @@ def results(folder):
 
 def test_precomputed_cli_writes_the_table4_report(tmp_path, tiny, responses, capsys):
     out = tmp_path / "run"
-    rc = cli.main(["evaluate", "--system", "precomputed", "--responses", str(responses), "--config", "sample",
+    rc = cli.main(["evaluate", "--system", "precomputed", "--responses", str(responses), "--dataset_config", "sample",
                    "--output", str(out), "--label", "my-system", *judge_args(tiny)])
     assert rc == 0
     md = (out / "report.md").read_text()
@@ -64,7 +64,7 @@ def test_missing_responses_are_listed_or_skipped(tmp_path, tiny, responses, samp
     for rid in keep:
         src = next(p for p in responses.iterdir() if p.stem == rid)
         (partial / src.name).write_bytes(src.read_bytes())
-    args = ["evaluate", "--system", "precomputed", "--responses", str(partial), "--config", "sample",
+    args = ["evaluate", "--system", "precomputed", "--responses", str(partial), "--dataset_config", "sample",
             "--output", str(tmp_path / "run"), *judge_args(tiny)]
     assert cli.main(args) == 2
     err = capsys.readouterr().err
@@ -79,7 +79,7 @@ def test_missing_responses_are_listed_or_skipped(tmp_path, tiny, responses, samp
 def test_cascade_cli_on_sample(tmp_path, tiny, labelled):
     out = tmp_path / "run"
     rc = cli.main(["evaluate", "--system", "cascade", "--asr", tiny["asr"], "--llm", tiny["text_llm"], "--tts",
-                   "espeak-ng", "--max_new_tokens", "12", "--config", "sample", "--output", str(out),
+                   "espeak-ng", "--max_new_tokens", "12", "--dataset_config", "sample", "--output", str(out),
                    *(["--labelled"] if labelled else ["--limit", "2"]), *judge_args(tiny)])
     assert rc == 0
     got = results(out)
@@ -95,7 +95,7 @@ def test_cascade_cli_on_sample(tmp_path, tiny, labelled):
 
 def test_compare_builds_a_leaderboard(tmp_path, tiny, responses):
     for name in ("a", "b"):
-        assert cli.main(["evaluate", "--system", "precomputed", "--responses", str(responses), "--config", "sample",
+        assert cli.main(["evaluate", "--system", "precomputed", "--responses", str(responses), "--dataset_config", "sample",
                          "--dimensions", "age", "gender", "--output", str(tmp_path / name), "--label", name,
                          *judge_args(tiny)]) == 0
     assert cli.main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--output", str(tmp_path / "lb")]) == 0
@@ -123,7 +123,7 @@ def _env(tmp_path):
 
 
 def test_sigkill_mid_run_then_rerun_gives_the_same_report(tmp_path, tiny, responses):
-    args = ["evaluate", "--system", "precomputed", "--responses", str(responses), "--config", "sample",
+    args = ["evaluate", "--system", "precomputed", "--responses", str(responses), "--dataset_config", "sample",
             "--batch_size", "1", *judge_args(tiny)]
     assert cli.main([*args, "--output", str(tmp_path / "reference")]) == 0
     killed = tmp_path / "killed"
@@ -187,7 +187,7 @@ def test_omni_cli_on_sample(tmp_path, tiny):
                          chat_template=tokenizer.chat_template).save_pretrained(path)
     out = tmp_path / "run"
     rc = cli.main(["evaluate", "--system", "omni", "--model", path, "--max_new_tokens", "8",
-                   "--system_generate_kwargs", json.dumps(TINY_OMNI_GENERATE_KWARGS), "--config", "sample",
+                   "--system_generate_kwargs", json.dumps(TINY_OMNI_GENERATE_KWARGS), "--dataset_config", "sample",
                    "--limit", "2", "--output", str(out), *judge_args(tiny)])
     assert rc == 0
     got = results(out)
@@ -204,7 +204,7 @@ def test_openai_audio_cli_against_a_local_endpoint(tmp_path, tiny, monkeypatch):
     out = tmp_path / "run"
     with serve(audio_answer) as (base, received):
         rc = cli.main(["evaluate", "--system", "openai-audio", "--api_base", base, "--api_key_env",
-                       "PARASS2S_TEST_KEY", "--config", "sample", "--limit", "1", "--output", str(out),
+                       "PARASS2S_TEST_KEY", "--dataset_config", "sample", "--limit", "1", "--output", str(out),
                        *judge_args(tiny)])
     assert rc == 0 and len(received) == 4
     got = results(out)

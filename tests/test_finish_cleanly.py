@@ -90,7 +90,7 @@ def test_a_run_that_scores_nothing_exits_3_with_its_reasons(tmp_path, tiny, resp
     """The tiny multistage judge runs end to end: its random rubric LLM writes no JSON, so every score is missing,
     with the reason; that is the honest outcome, and the command says so."""
     out = tmp_path / "run"
-    rc = cli.main(["evaluate", "--system", "precomputed", "--responses", str(responses), "--config", "sample",
+    rc = cli.main(["evaluate", "--system", "precomputed", "--responses", str(responses), "--dataset_config", "sample",
                    "--limit", "2", "--output", str(out), "--n_resamples", "50", "--judge_mode", "multistage",
                    "--judge_asr_model", tiny["asr"], "--judge_audio_llm", tiny["audio_llm"],
                    "--judge_rubric_model", tiny["text_llm"], "--judge_rubric_max_new_tokens", "8",
@@ -106,7 +106,7 @@ def test_a_run_that_scores_nothing_exits_3_with_its_reasons(tmp_path, tiny, resp
 
 def test_a_finished_run_ends_with_its_table_and_paths(tmp_path, tiny, responses, capsys):
     out = tmp_path / "run"
-    args = ["evaluate", "--system", "precomputed", "--responses", str(responses), "--config", "sample", "--limit",
+    args = ["evaluate", "--system", "precomputed", "--responses", str(responses), "--dataset_config", "sample", "--limit",
             "2", "--output", str(out), "--n_resamples", "50", "--judge_mode", "reward_model", "--judge_audio_llm",
             tiny["audio_llm"]]
     assert cli.main(args) == 0
@@ -122,7 +122,7 @@ def test_ctrl_c_says_where_it_stopped_and_exits_130(tmp_path, tiny, responses):
     start = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
              "from parass2s_hf.cli import main; sys.exit(main())")
     args = [sys.executable, "-c", start, "evaluate", "--system", "precomputed", "--responses",
-            str(responses), "--config", "sample", "--batch_size", "1", "--output", str(out), "--judge_mode",
+            str(responses), "--dataset_config", "sample", "--batch_size", "1", "--output", str(out), "--judge_mode",
             "reward_model", "--judge_audio_llm", tiny["audio_llm"]]
     proc = subprocess.Popen(args, env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240
@@ -163,7 +163,7 @@ def test_missing_or_wrong_models_fail_at_start_up_in_one_message(tmp_path, tiny,
     out = tmp_path / "run"
     started = time.perf_counter()
     rc = cli.main(["evaluate", "--system", "cascade", "--asr", "openai/whisper-large-v3", "--llm", tiny["asr"],
-                   "--config", "sample", "--output", str(out), "--judge_mode", "multistage",
+                   "--dataset_config", "sample", "--output", str(out), "--judge_mode", "multistage",
                    "--judge_asr_model", tiny["asr"], "--judge_audio_llm", tiny["audio_llm"],
                    "--judge_rubric_model", str(tmp_path / "no_such_model")])
     err = capsys.readouterr().err
@@ -178,7 +178,7 @@ def test_missing_or_wrong_models_fail_at_start_up_in_one_message(tmp_path, tiny,
 def test_the_rerun_of_a_finished_run_loads_no_model(tmp_path, tiny, monkeypatch, capsys):
     out = tmp_path / "run"
     args = ["evaluate", "--system", "cascade", "--asr", tiny["asr"], "--llm", tiny["text_llm"], "--max_new_tokens", "8",
-            "--config", "sample", "--limit", "1", "--output", str(out), "--n_resamples", "50", "--judge_mode",
+            "--dataset_config", "sample", "--limit", "1", "--output", str(out), "--n_resamples", "50", "--judge_mode",
             "reward_model", "--judge_audio_llm", tiny["audio_llm"]]
     assert cli.main(args) == 0
     first = (out / "report.json").read_text()

@@ -173,7 +173,7 @@ def test_an_evaluation_judged_by_a_server_and_one_that_is_down(tmp_path, sample_
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         down = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
-    args = ["evaluate", "--system", "precomputed", "--responses", str(responses), "--config", "sample",
+    args = ["evaluate", "--system", "precomputed", "--responses", str(responses), "--dataset_config", "sample",
             "--allow_missing", "--output", str(tmp_path / "run"), "--n_resamples", "100", "--judge_mode", "end2end",
             "--judge_audio_llm", "gpt-4o-audio-preview", "--judge_api_key_env", KEY, "--judge_api_max_retries", "0"]
     assert cli.main([*args, "--judge_audio_llm_api_base", down]) == 2

@@ -111,12 +111,12 @@ def test_parass2s_evaluate_system_policy_writes_the_report_base_and_with_an_adap
     for name, extra in (("base", []), ("grpo", ["--adapter", adapter])):
         out = tmp_path / name
         rc = cli.main(["evaluate", "--system", "policy", "--model", tiny["audio_llm"], *extra, "--max_new_tokens", "8",
-                       "--config", "sample", "--limit", "1", "--output", str(out), *judge])
+                       "--dataset_config", "sample", "--limit", "1", "--output", str(out), *judge])
         assert rc == 0, capsys.readouterr().err
         assert "policy" in (out / "report.md").read_text()
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["system"]["config"]["adapter"] == (adapter if extra else None)
     capsys.readouterr()
     rc = cli.main(["evaluate", "--system", "policy", "--model", tiny["audio_llm"], "--adapter", str(tmp_path / "none"),
-                   "--config", "sample", "--output", str(tmp_path / "x"), *judge])
+                   "--dataset_config", "sample", "--output", str(tmp_path / "x"), *judge])
     assert rc == 2 and "--adapter" in capsys.readouterr().err

@@ -334,8 +334,8 @@ def test_judge_checks_follow_the_models_each_mode_uses(tiny, analyzer, tmp_path)
         ("--judge_reward_model", "audio_llm"), ("--judge_reward_adapter", "adapter")]
     assert settings(mode="reward_model") == [("--judge_audio_llm", "audio_llm")]
     served = judge_checks({"rubric_api_base": "http://h/v1", "rubric_model": "gpt-4.1", "mode": "multistage"},
-                          prefix="--judge_config.", names={"asr_model": "--judge-asr"})
-    assert [c.setting for c in served] == ["--judge-asr", "--judge_config.audio_llm", "--judge_config.rubric_api_base"]
+                          prefix="--judge_config.", names={"asr_model": "--judge_asr_model"})
+    assert [c.setting for c in served] == ["--judge_asr_model", "--judge_config.audio_llm", "--judge_config.rubric_api_base"]
     assert isinstance(served[2], EndpointCheck) and served[2].model == "gpt-4.1"
     assert served[2].model_setting == "--judge_config.rubric_model"
     assert [type(c) for c in judge_checks(JudgeConfig(mode="reward_model", reward_api_base="http://h/v1"))] == \
@@ -365,18 +365,18 @@ def test_validate_judge_probes_check_the_judge_before_any_row(tiny, no_config, c
     monkeypatch.setenv("OPENAI_API_KEY", "EMPTY")
     out = str(tmp_path / "out")
     start = time.perf_counter()
-    status = main(["--probes", "--judge-asr", MISSING_HUB_ID, "--judge-audio-llm", no_config,
-                   "--judge-rubric-api-base", closed_url, "--judge-rubric-model", "gpt-4.1", "--output", out])
+    status = main(["--probes", "--judge_asr_model", MISSING_HUB_ID, "--judge_audio_llm", no_config,
+                   "--judge_rubric_api_base", closed_url, "--judge_rubric_model", "gpt-4.1", "--output", out])
     assert time.perf_counter() - start < FAST and status == 2 and not os.path.exists(out)
     err = capsys.readouterr().err.splitlines()
     assert err[0] == "parass2s validate-judge: error: 3 settings are wrong:"
-    assert err[1].startswith(f"  - --judge-asr {MISSING_HUB_ID!r}: not a local folder, and not in the Hub cache")
-    assert err[2].startswith(f"  - --judge-audio-llm {no_config!r}: is a folder without config.json")
-    assert err[3].startswith(f"  - --judge-rubric-api-base {closed_url!r}: the rubric_model endpoint does not answer")
+    assert err[1].startswith(f"  - --judge_asr_model {MISSING_HUB_ID!r}: not a local folder, and not in the Hub cache")
+    assert err[2].startswith(f"  - --judge_audio_llm {no_config!r}: is a folder without config.json")
+    assert err[3].startswith(f"  - --judge_rubric_api_base {closed_url!r}: the rubric_model endpoint does not answer")
 
     # a model of the wrong kind, alone: one line naming the role
-    assert main(["--probes", "--judge-mode", "end2end", "--judge-audio-llm", tiny["text_llm"], "--output", out]) == 2
-    assert capsys.readouterr().err == (f"parass2s validate-judge: error: 1 setting is wrong: --judge-audio-llm "
+    assert main(["--probes", "--judge_mode", "end2end", "--judge_audio_llm", tiny["text_llm"], "--output", out]) == 2
+    assert capsys.readouterr().err == (f"parass2s validate-judge: error: 1 setting is wrong: --judge_audio_llm "
                                        f"{tiny['text_llm']!r}: is a 'qwen2' checkpoint, but the audio_llm role needs a "
                                        f"multimodal LM that hears audio (AutoModelForMultimodalLM with a feature "
                                        f"extractor): pass e.g. Qwen/Qwen2-Audio-7B-Instruct.\n")
@@ -384,7 +384,7 @@ def test_validate_judge_probes_check_the_judge_before_any_row(tiny, no_config, c
     # good checkpoints: the command goes on to the rows
     monkeypatch.setattr(parass2s_hf.render, "get_renderer", reached)
     with pytest.raises(Reached):
-        main(["--probes", "--judge-mode", "end2end", "--judge-audio-llm", tiny["audio_llm"], "--output", out])
+        main(["--probes", "--judge_mode", "end2end", "--judge_audio_llm", tiny["audio_llm"], "--output", out])
 
 
 # ---------------------------------------------------------------------------------------------------- the scripts
@@ -581,9 +581,9 @@ def test_build_generate_and_render_check_their_models_and_endpoints_first(tiny, 
                                  "--out", str(tmp_path / "a")], capsys)
     assert code == 2 and seconds < FAST and f"--llm {MISSING_HUB_ID!r}: not a local folder, and not in the Hub cache" \
         in err, err
-    code, err, _ = _build(["filter", "--llm", "m", "--llm-api-base", closed_url, "--llm-api-key-env",
+    code, err, _ = _build(["filter", "--llm", "m", "--llm_api_base", closed_url, "--llm_api_key_env",
                            "PARASS2S_BUILD_KEY", "--in", str(tmp_path / "b")], capsys)
-    assert code == 2 and f"--llm-api-base {closed_url!r}: the LLM endpoint does not answer" in err, err
+    assert code == 2 and f"--llm_api_base {closed_url!r}: the LLM endpoint does not answer" in err, err
     code, err, _ = _build(["render", "--tts", tiny["asr"], "--in", str(tmp_path / "c")], capsys)
     assert code == 2 and "--tts" in err and "is a 'whisper' checkpoint, but the tts role needs" in err, err
     assert not any((tmp_path / name).exists() for name in "abc")

@@ -15,7 +15,7 @@ from parass2s_hf.evaluation.runner import log_files, shard_of
 
 
 def base_args(folder, out):
-    return ["evaluate", "--system", "precomputed", "--responses", str(folder), "--config", "sample", "--limit", "3",
+    return ["evaluate", "--system", "precomputed", "--responses", str(folder), "--dataset_config", "sample", "--limit", "3",
             "--output", str(out)]
 
 

@@ -288,7 +288,7 @@ def test_cli_end_to_end(tmp_path, capsys):
                          "judge_score": float(np.clip(latent + rng.normal(0, 0.3), 1, 5))})
     ratings = write_csv(tmp_path / "ratings.csv", rows)
     out = tmp_path / "out"
-    assert main(["--ratings", ratings, "--output", str(out), "--n-resamples", "100", "--label", "my judge"]) == 0
+    assert main(["--ratings", ratings, "--output", str(out), "--n_resamples", "100", "--label", "my judge"]) == 0
     printed = capsys.readouterr().out
     report = json.loads((out / "validation.json").read_text())
     assert printed == (out / "validation.md").read_text() + "\n"
@@ -306,7 +306,7 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert err.startswith("parass2s validate-judge: error: ratings file") and "['human_score']" in err
     assert main(["--output", str(tmp_path / "x")]) == 2
     assert "give --ratings" in capsys.readouterr().err
-    assert main(["--probes", "--judge-mode", "vibes", "--output", str(tmp_path / "x")]) == 2
+    assert main(["--probes", "--judge_mode", "vibes", "--output", str(tmp_path / "x")]) == 2
     assert "Unknown judge mode 'vibes'" in capsys.readouterr().err
 
 

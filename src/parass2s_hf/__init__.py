@@ -6,6 +6,10 @@ Importing the package makes `datasets.load_dataset("parass2sbench", ...)` resolv
 
 __version__ = "0.1.0.dev0"
 
+from .log_filters import install_offline_filters  # first: before anything imports bitsandbytes
+
+install_offline_filters()
+
 from .audio import AudioError, LoadedAudio, load_audio
 from .bench import FEATURES, ParaS2SBench, ParaS2SBenchConfig, install_load_dataset_hook, load_parass2sbench
 from .constants import DIMENSIONS, QUERY_STYLES, REPLY_STYLES, SAMPLING_RATE, STYLES

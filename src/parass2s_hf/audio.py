@@ -202,6 +202,95 @@ def load_audio(
     return LoadedAudio(np.ascontiguousarray(samples, dtype=np.float32), target_rate, source, rate, flags)
 
 
+AUDIO_RECORD_KEYS = ("path", "bytes", "samples", "sampling_rate")
+"""Keys of a `pack_audio` record."""
+
+
+def pack_audio(audio: Any, sampling_rate: int | None = None, *, name: str = "<audio>",
+               max_seconds: float | None = DEFAULT_MAX_SECONDS) -> dict[str, Any]:
+    """A plain, storable record of any input `load_audio` reads, decoding nothing that can be read later.
+
+    What an Arrow table (an `evaluate` metric's cache) can hold: a path, encoded file bytes, or raw samples kept
+    exactly (dtype, shape, NaN and all, as `.npy` bytes) with their rate. `unpack_audio` gives back what `load_audio`
+    reads, so a bad clip is still found, and named, when it is loaded.
+
+    Args:
+        audio (`str`, `os.PathLike`, `bytes`, `np.ndarray`, `torch.Tensor`, `dict`, `AudioDecoder` or `LoadedAudio`):
+            any input of `load_audio`. A `datasets` `AudioDecoder` is recorded as the file it decodes (its
+            `{"path", "bytes"}`, as `datasets.Audio.encode_example` does): the judge resamples and downmixes itself.
+            A decoder with no such file at hand (streamed from a URL, or built directly) is decoded now.
+        sampling_rate (`int`, *optional*): rate of raw samples, and of `{"array"}` dicts without one; `None` leaves
+            it to `unpack_audio`.
+        name (`str`, *optional*, defaults to `"<audio>"`): how to name the input in errors.
+        max_seconds (`float`, *optional*, defaults to `120.0`): longest clip a decoder is decoded for (header check).
+
+    Returns:
+        `dict` with the keys `AUDIO_RECORD_KEYS` (unused ones `None`).
+
+    Raises:
+        `AudioError`: the input is none of the audio forms (naming it and the forms), a rate is not an integer in Hz,
+        or a decoder that has to be decoded now cannot be.
+    """
+    record = dict.fromkeys(AUDIO_RECORD_KEYS)
+    if isinstance(audio, LoadedAudio):
+        return {**record, "samples": _npy(audio.array, name), "sampling_rate": audio.sampling_rate}
+    if isinstance(audio, (str, os.PathLike)):
+        return {**record, "path": os.fspath(audio)}
+    if isinstance(audio, (bytes, bytearray, memoryview)):
+        return {**record, "bytes": bytes(audio)}
+    if isinstance(audio, Mapping):
+        if audio.get("array") is not None:
+            rate = audio.get("sampling_rate")
+            rate = _rate_or_none(sampling_rate if rate is None else rate, name)
+            return {**record, "samples": _npy(_to_numpy(audio["array"], name), name), "sampling_rate": rate}
+        if audio.get("bytes") or audio.get("path"):
+            data = audio.get("bytes")
+            return {**record, "path": audio.get("path") or None, "bytes": bytes(data) if data else None}
+        raise AudioError(name, f"expected a dict with 'array', 'bytes' or 'path', got keys {sorted(audio)}")
+    if hasattr(audio, "get_all_samples"):  # torchcodec AudioDecoder, as datasets 5 returns for Audio columns
+        encoded = getattr(audio, "_hf_encoded", None) or {}
+        if encoded.get("bytes") or (encoded.get("path") and os.path.isfile(encoded["path"])):
+            return pack_audio(encoded, name=name)
+        source = f"{name} {encoded['path']}" if encoded.get("path") else name
+        _refuse_long_header(source, _ffmpeg_header_seconds(audio), max_seconds, estimate=True)
+        try:
+            decoded = audio.get_all_samples()
+        except Exception as e:
+            raise AudioError(source, f"could not be decoded ({type(e).__name__}: {e})") from e
+        return {**record, "samples": _npy(decoded.data.numpy(), name), "sampling_rate": int(decoded.sample_rate)}
+    if audio is None or np.isscalar(audio):
+        raise AudioError(name, f"got {audio!r}; expected a path, encoded bytes, samples (array or tensor), a "
+                               "{'array', 'sampling_rate'} or {'path', 'bytes'} dict, or a datasets AudioDecoder")
+    rate = _rate_or_none(sampling_rate, name)
+    return {**record, "samples": _npy(_to_numpy(audio, name), name), "sampling_rate": rate}
+
+
+def unpack_audio(record: Mapping, sampling_rate: int | None = None) -> Any:
+    """What `load_audio` reads from a `pack_audio` record: a `{"array", "sampling_rate"}` dict (the record's rate,
+    else `sampling_rate`), the encoded bytes, or the path."""
+    if record.get("samples") is not None:
+        rate = record.get("sampling_rate")
+        return {"array": np.load(io.BytesIO(record["samples"]), allow_pickle=False),
+                "sampling_rate": sampling_rate if rate is None else rate}
+    if record.get("bytes") is not None:
+        return record["bytes"]
+    return record.get("path")
+
+
+def _rate_or_none(rate: Any, source: str) -> int | None:
+    return None if rate is None else _check_rate(rate, source)
+
+
+def _npy(samples: np.ndarray, source: str) -> bytes:
+    """`samples` as `.npy` bytes: lossless for every numeric dtype and shape, and safe to load (no pickle)."""
+    buf = io.BytesIO()
+    try:
+        np.save(buf, np.asarray(samples), allow_pickle=False)
+    except ValueError as e:  # object arrays (ragged lists, strings mixed in) would need pickle
+        raise AudioError(source, f"cannot be read as an array of samples ({e}); expected numbers") from e
+    return buf.getvalue()
+
+
 def _too_long(duration: float, max_seconds: float) -> str:
     return f"{duration:.1f} s long, longer than the limit of {max_seconds:g} s (max_seconds)"
 

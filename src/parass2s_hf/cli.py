@@ -2,7 +2,7 @@
 
 ```
 parass2s bench load sample --split test          # prepare a ParaS2SBench config and print it
-parass2s bench load emotion --data-dir renders/  # your own audio
+parass2s bench load emotion --data_dir renders/  # your own audio
 parass2s bench lint [FILE ...]                   # lint the text layer (default: the shipped one)
 parass2s bench card [--check] [--measure]        # (re)generate the dataset card
 parass2s bench corpora --iemocap DIR --meld DIR  # what the IEMOCAP/MELD selection rule keeps, by reason
@@ -19,15 +19,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .cli_style import add_config_file, add_verbosity, dash_aliases, parse_args
+
 
 def _bench_load(args) -> int:
     from .bench import load_parass2sbench
 
-    kwargs = {}
-    if args.renderer:
-        kwargs["renderer"] = args.renderer
+    # Options left out are None, which the builder treats as not given: the cache is the one `load_dataset` uses.
     ds = load_parass2sbench(args.config, split=args.split, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                            iemocap_dir=args.iemocap_dir, meld_dir=args.meld_dir, **kwargs)
+                            renderer=args.renderer, iemocap_dir=args.iemocap_dir, meld_dir=args.meld_dir)
     print(ds)
     return 0
 
@@ -42,7 +42,7 @@ def _bench_card(args) -> int:
     from .bench.card import main as card_main
 
     return card_main((["--check"] if args.check else []) + (["--measure"] if args.measure else [])
-                     + ["--output", args.output])
+                     + (["--output", args.output] if args.output else []))
 
 
 def _bench_corpora(args) -> int:
@@ -50,40 +50,60 @@ def _bench_corpora(args) -> int:
 
     return corpora_main((["--iemocap", args.iemocap] if args.iemocap else []) + (["--meld", args.meld] if args.meld
                                                                                 else [])
-                        + ["--meld-splits", *args.meld_splits])
+                        + ["--meld_splits", *args.meld_splits])
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="parass2s", description="ParaS2S: benchmark, judge and alignment.")
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="parass2s", description="ParaS2S: benchmark, judge and alignment.",
+        epilog="Each command has its own --help (e.g. `parass2s evaluate --help`). Flags are spelled with "
+               "underscores (--data_dir); every command takes --config FILE, a YAML file of its arguments, and "
+               "--quiet.")
+    parser.add_argument("--version", action="version", version=f"parass2s_hf {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+
     bench = sub.add_parser("bench", help="ParaS2SBench: load, lint the texts, generate the card")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
 
-    load = bench_sub.add_parser("load", help="prepare a config and print it")
+    load = bench_sub.add_parser("load", help="prepare a config and print it (the cache load_dataset uses)")
     load.add_argument("config", help="sample, emotion, sarcasm, age, gender, synthetic, iemocap, meld or all")
-    load.add_argument("--split", choices=["test", "train"])
-    load.add_argument("--data-dir", help="your audio in the data_dir layout, or the corpus folder")
-    load.add_argument("--iemocap-dir")
-    load.add_argument("--meld-dir")
-    load.add_argument("--renderer", help="renderer for the text layer (default espeak-ng)")
-    load.add_argument("--cache-dir")
+    load.add_argument("--split", choices=["test", "train"], help="one split (default: every split of the config)")
+    load.add_argument("--data_dir", help="your audio in the data_dir layout, or the corpus folder (iemocap, meld)")
+    load.add_argument("--iemocap_dir", help="folder holding IEMOCAP's Session1 ... Session5 (the 'all' config)")
+    load.add_argument("--meld_dir", help="folder holding MELD's CSVs and clip folders (the 'all' config)")
+    load.add_argument("--renderer", help="renderer of the text layer (default: espeak-ng)")
+    load.add_argument("--cache_dir", help="where prepared data is cached (default: the datasets cache, as "
+                                          "load_dataset)")
     load.set_defaults(func=_bench_load)
 
     lint = bench_sub.add_parser("lint", help="lint a text layer file (default: the shipped one)")
-    lint.add_argument("files", nargs="*")
+    lint.add_argument("files", nargs="*", metavar="FILE",
+                      help="text layer files (JSON lines); none: the shipped text layer, with its full-size counts")
     lint.set_defaults(func=_bench_lint)
 
     card = bench_sub.add_parser("card", help="generate dataset_card/README.md")
-    card.add_argument("--check", action="store_true")
-    card.add_argument("--measure", action="store_true")
-    card.add_argument("--output", default="dataset_card/README.md")
+    card.add_argument("--check", action="store_true",
+                      help="compare the card file with the generated one instead of writing it: exit 1 if it is out "
+                           "of date, 2 if there is no file")
+    card.add_argument("--measure", action="store_true",
+                      help="prepare the shipped and rendered configs first (minutes) to refresh the hours and sizes")
+    card.add_argument("--output", default=None,
+                      help="the card file (default: dataset_card/README.md of the repository checkout this package "
+                           "runs from, else ./dataset_card/README.md)")
     card.set_defaults(func=_bench_card)
 
     corpora = bench_sub.add_parser("corpora", help="what the IEMOCAP/MELD selection rule keeps, by reason")
     corpora.add_argument("--iemocap", help="folder holding Session1 ... Session5")
     corpora.add_argument("--meld", help="folder holding MELD's CSVs and clip folders")
-    corpora.add_argument("--meld-splits", nargs="+", default=["test"])
+    corpora.add_argument("--meld_splits", nargs="+", default=["test"], choices=["train", "dev", "test"],
+                         help="MELD splits to draw from (default: test)")
     corpora.set_defaults(func=_bench_corpora)
+    for p in (load, lint, card, corpora):
+        add_config_file(p)
+        add_verbosity(p)
+    dash_aliases(bench)  # --data-dir and the other dash spellings: hidden aliases for one release
 
     # `evaluate`, `compare`, `report`, `build` and `validate-judge` parse their own arguments; listed here for --help
     sub.add_parser("evaluate", help="evaluate a speech-to-speech system on ParaS2SBench", add_help=False)
@@ -114,7 +134,7 @@ def main(argv=None) -> int:
         from .validation.cli import main as validate_main
 
         return validate_main(argv[1:])
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     try:
         return args.func(args)
     except (FileNotFoundError, ValueError) as e:  # a folder that is not there, a bad setting: one line, not a trace

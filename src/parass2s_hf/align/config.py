@@ -15,9 +15,9 @@ REWARD_FIELDS = ("score_expected", "score")
 @dataclass
 class ParaS2SGRPOConfig(GRPOConfig):
     r"""
-    Configuration of [`ParaS2SGRPOTrainer`]: every [`~trl.GRPOConfig`] field, plus the ones below. Two defaults follow
-    the paper instead of TRL: `num_generations=8` (smaller groups often get equal scores for every completion, which
-    gives no learning signal) and `beta=0.2` (the KL weight to the SFT reference).
+    Configuration of [`ParaS2SGRPOTrainer`]: every [`~trl.GRPOConfig`] field, plus the ones below. One default follows
+    the paper instead of TRL: `beta=0.2` (the KL weight to the SFT reference). TRL's `num_generations=8` is the paper's
+    group size too (smaller groups often get equal scores for every completion, which gives no learning signal).
 
     Parameters:
         prompt_audio_column (`str`, *optional*, defaults to `"audio"`):
@@ -56,10 +56,6 @@ class ParaS2SGRPOConfig(GRPOConfig):
             with.
     """
 
-    num_generations: int | None = field(
-        default=8,
-        metadata={"help": "Completions per prompt (the group). The paper uses 8: smaller groups often tie."},
-    )
     beta: float = field(default=0.2, metadata={"help": "KL weight to the reference (the SFT model); paper: 0.2."})
     prompt_audio_column: str = field(default="audio", metadata={"help": "column holding the spoken prompts"})
     policy_system_prompt: str = field(default=POLICY_SYSTEM_PROMPT, metadata={"help": "the policy's system prompt"})
@@ -82,7 +78,14 @@ class ParaS2SGRPOConfig(GRPOConfig):
         "help": "run the frozen audio tower once per distinct prompt of a generation batch (off when it trains or is "
                 "sharded)"})
 
+    gradient_checkpointing: bool | None = field(default=None, metadata={
+        "help": "deprecated name of activation_checkpointing (transformers 5); on by default, as in TRL"})
+
     def __post_init__(self):
+        # TRL's config turns checkpointing on through its old name, which transformers 5 warns about at every config a
+        # user builds; the same default, set through the new name, warns only a user who writes the old one
+        if self.gradient_checkpointing is None and self.activation_checkpointing is None:
+            self.activation_checkpointing = True
         super().__post_init__()
         from ..judge import JudgeConfig
 

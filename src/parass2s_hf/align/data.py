@@ -67,11 +67,11 @@ def validate_prompt_audio(dataset, audio_column: str = "audio", *, max_seconds: 
     if audio_column not in dataset.column_names:
         raise ValueError(f"The prompt dataset has no audio column {audio_column!r}; its columns are "
                          f"{dataset.column_names}. Set prompt_audio_column to the column holding the spoken prompts.")
-    from tqdm.auto import tqdm
+    from ..progress import progress
 
     invalid = []
     ids = dataset["id"] if "id" in dataset.column_names else list(range(len(dataset)))
-    for i in tqdm(range(len(dataset)), desc="checking prompt audio", unit="row", disable=len(dataset) < 256):
+    for i in progress(range(len(dataset)), desc="checking prompt audio", unit="row", off=len(dataset) < 256):
         try:
             load_audio(dataset[i][audio_column], max_seconds=max_seconds, name=f"row {i}")
         except AudioError as e:

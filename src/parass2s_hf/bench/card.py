@@ -1,14 +1,16 @@
 """The ParaS2SBench dataset card, generated so that it cannot drift from the code.
 
 ```
-python -m parass2s_hf.bench.card                 # write dataset_card/README.md
-python -m parass2s_hf.bench.card --check         # exit 1 if the file is out of date (a test runs this)
-python -m parass2s_hf.bench.card --measure       # render the text layer with espeak-ng to refresh the hours
+python -m parass2s_hf.bench.card                 # write the repository's dataset_card/README.md
+python -m parass2s_hf.bench.card --check         # exit 1 if that file is out of date (a test runs this)
+python -m parass2s_hf.bench.card --measure       # prepare the shipped and rendered configs to refresh hours and sizes
 ```
 
 The YAML header comes from the one `Features` object and the configs; the statistics from the text layer; the
-hours from `data/render_stats.json`, which `--measure` writes (it renders every text, about two minutes), keyed by
-the text layer's hash so that a changed text layer with stale hours fails the check.
+hours and the split sizes in bytes from `data/render_stats.json`, which `--measure` writes (it prepares `sample`, the
+four dimension configs and `synthetic` as `load_dataset` would, rendering every text twice: about six minutes on two
+cores), keyed by the text layer's hash so that a changed text layer with stale figures fails the check. The sizes
+of `iemocap`, `meld` and `all` depend on the user's licensed copies and are stated as unknown.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import os
 import sys
 from collections import Counter
 from importlib import resources
+from pathlib import Path
 
 import datasets
 import yaml
 
+from ..cli_style import dash_aliases
 from ..constants import DIMENSIONS, REPLY_STYLES, STYLES
 from ..render.styles import prosody_table_markdown
 from .features import FEATURES, FIELD_DESCRIPTIONS, ROW_FIELDS
@@ -38,21 +42,52 @@ def stats_path() -> str:
     return str(resources.files(__package__).joinpath("data", STATS_FILE))
 
 
+MEASURED_KINDS = ("sample", "synthetic")
+"""Configs whose data ships with the package or is rendered from it: their sizes are measured. The others read the
+user's licensed IEMOCAP/MELD copies, which cannot be shipped, so their sizes are unknown."""
+
+
 def measure_render_stats(renderer: str = "espeak-ng") -> dict:
-    """Render every text of the layer in both styles and sum the audio duration per split and dimension."""
+    """Prepare `sample`, the dimension configs and `synthetic` in a temporary cache, as `load_dataset` would, and keep
+    what `datasets` recorded (rows and bytes per split, `download_size`, `dataset_size`) and the audio duration per
+    split and dimension.
+
+    Args:
+        renderer (`str`, *optional*, defaults to `"espeak-ng"`): the renderer of the synthetic configs.
+
+    Returns:
+        `dict`: the content of `data/render_stats.json`.
+    """
+    import io
+    import tempfile
+
+    import soundfile as sf
     from tqdm.auto import tqdm
 
-    from ..render import get_renderer
-    from .text_layer import record_rows
+    from .loading import parass2sbench_builder
 
-    tts = get_renderer(renderer)
-    seconds = Counter()
-    records = read_text_layer()
-    for record in tqdm(records, desc=f"rendering with {renderer}", unit="text"):
-        for row in record_rows(record):
-            seconds[f"{row['split']}/{row['dimension']}"] += tts.render(row["text"], row["style"], row["pair_id"]).duration
+    # Only a renderer other than the config's default enters the config kwargs (and so the cache folder's name).
+    kwargs = {} if renderer == "espeak-ng" else {"renderer": renderer}
+    seconds, sizes = Counter(), {}
+    configs = [c for c in BUILDER_CONFIGS if c.kind in MEASURED_KINDS]
+    with tempfile.TemporaryDirectory(prefix="parass2s-card-") as cache:
+        for cfg in tqdm(configs, desc=f"preparing with {renderer}", unit="config"):
+            builder = parass2sbench_builder(cfg.name, cache_dir=cache, **({} if cfg.kind == "sample" else kwargs))
+            builder.download_and_prepare()
+            info = builder.info
+            sizes[cfg.name] = {
+                "splits": {name: {"num_bytes": s.num_bytes, "num_examples": s.num_examples}
+                           for name, s in info.splits.items()},
+                "download_size": info.download_size or 0,
+                "dataset_size": info.dataset_size,
+            }
+            if cfg.kind == "synthetic" and len(cfg.dimensions) == 1:
+                for split in info.splits:
+                    audio = builder.as_dataset(split=split).cast_column("audio", datasets.Audio(decode=False))["audio"]
+                    seconds[f"{split}/{cfg.dimensions[0]}"] += sum(sf.info(io.BytesIO(a["bytes"])).duration
+                                                                   for a in audio)
     return {"text_layer_sha256": text_layer_hash(), "renderer": renderer,
-            "seconds": {k: round(v, 1) for k, v in sorted(seconds.items())}}
+            "seconds": {k: round(v, 1) for k, v in sorted(seconds.items())}, "sizes": sizes}
 
 
 def read_render_stats() -> dict | None:
@@ -68,8 +103,21 @@ def _counts(records):
     return texts, styles
 
 
-def yaml_header(records) -> str:
+def _fresh(stats: dict | None) -> bool:
+    return stats is not None and stats.get("text_layer_sha256") == text_layer_hash()
+
+
+def measured_sizes(stats: dict | None) -> dict:
+    """The measured sizes per config: `sample` always (its audio ships), the rendered configs only while the stats
+    belong to the current text layer."""
+    sizes = (stats or {}).get("sizes", {})
+    kinds = {c.name: c.kind for c in BUILDER_CONFIGS}
+    return {name: size for name, size in sizes.items() if kinds.get(name) == "sample" or _fresh(stats)}
+
+
+def yaml_header(records, stats: dict | None = None) -> str:
     texts, _ = _counts(records)
+    sizes = measured_sizes(stats)
     infos = []
     for cfg in BUILDER_CONFIGS:
         if cfg.kind == "sample":
@@ -78,11 +126,21 @@ def yaml_header(records) -> str:
             splits = {s: 2 * sum(texts[(s, d)] for d in cfg.dimensions) for s in ("test", "train")}
         else:
             splits = {}  # real corpora: counts depend on the user's copy
+        size = sizes.get(cfg.name)
+        measured = size is not None and {s: v["num_examples"] for s, v in size["splits"].items()} == splits
         info = datasets.DatasetInfo(
             features=FEATURES, config_name=cfg.name,
-            splits=datasets.SplitDict({s: datasets.SplitInfo(s, num_examples=n) for s, n in splits.items() if n}),
+            splits=datasets.SplitDict({s: datasets.SplitInfo(s, num_examples=n,
+                                                             num_bytes=size["splits"][s]["num_bytes"] if measured else 0)
+                                       for s, n in splits.items() if n}),
+            download_size=size["download_size"] if measured else None,
+            dataset_size=size["dataset_size"] if measured else None,
         )
-        entry = info._to_yaml_dict()
+        # An unknown size is left out rather than written as 0 (the Hub would show an empty dataset).
+        entry = {k: v for k, v in info._to_yaml_dict().items() if v is not None}
+        if not measured:
+            for split in entry.get("splits", []):
+                split.pop("num_bytes")
         if not splits:
             entry.pop("splits", None)
         infos.append(entry)
@@ -99,10 +157,39 @@ def yaml_header(records) -> str:
     return "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True, width=120) + "---\n"
 
 
+def sizes_table(stats: dict | None) -> str:
+    """Rows and prepared size (the Arrow files `datasets` writes) of each config."""
+    sizes = measured_sizes(stats)
+    rows = ["| config | test rows | test size | train rows | train size | dataset size |", "|---|---|---|---|---|---|"]
+    for cfg in BUILDER_CONFIGS:
+        size = sizes.get(cfg.name)
+        if cfg.kind not in MEASURED_KINDS:
+            what = "unknown (your licensed copy)" if cfg.kind != "all" else "unknown (synthetic + your IEMOCAP and MELD)"
+            train = "as `synthetic`" if cfg.kind == "all" else "-"
+            rows.append(f"| `{cfg.name}` | {what} | unknown | {train} | {train} | unknown |")
+            continue
+        if size is None:
+            rows.append(f"| `{cfg.name}` | not measured | not measured | not measured | not measured | not measured |")
+            continue
+        cells = []
+        for split in ("test", "train"):
+            info = size["splits"].get(split)
+            cells += [str(info["num_examples"]), _megabytes(info["num_bytes"])] if info else ["-", "-"]
+        rows.append(f"| `{cfg.name}` | {' | '.join(cells)} | {_megabytes(size['dataset_size'])} |")
+    note = ("Sizes: what `datasets` records when it prepares the config (`python -m parass2s_hf.bench.card --measure`); "
+            "the YAML header gives them in bytes. IEMOCAP and MELD cannot be shipped, so the sizes of `iemocap`, "
+            "`meld` and the real part of `all` depend on your copies and are left out of the header.")
+    return "\n".join(rows) + "\n\n" + note
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
 def statistics_table(records, stats: dict | None) -> str:
     texts, styles = _counts(records)
     seconds = (stats or {}).get("seconds", {})
-    fresh = stats is not None and stats.get("text_layer_sha256") == text_layer_hash()
+    fresh = _fresh(stats)
     rows = ["| dimension | styles | test texts | test utterances | train texts | train utterances | hours (test + train, espeak-ng) |",
             "|---|---|---|---|---|---|---|"]
     total = Counter()
@@ -126,11 +213,11 @@ def generate_card() -> str:
     requirements = "\n".join(f"- {e}: {t}" for e, t in EMOTION_REQUIREMENTS.items())
     configs = "\n".join(f"| `{c.name}` | {c.description} |" for c in BUILDER_CONFIGS)
     body = BODY.format(
-        configs=configs, fields=fields, statistics=statistics_table(records, stats),
+        configs=configs, fields=fields, statistics=statistics_table(records, stats), sizes=sizes_table(stats),
         prosody=prosody_table_markdown(), reply_styles=", ".join(REPLY_STYLES), requirements=requirements,
         citation=_CITATION.strip(),
     )
-    return yaml_header(records) + body
+    return yaml_header(records, stats) + body
 
 
 BODY = """
@@ -184,6 +271,10 @@ RL prompts; disjoint from test by topic). `iemocap`, `meld` and the real part of
 ### Statistics
 
 {statistics}
+
+#### Sizes
+
+{sizes}
 
 ### The `data_dir` layout
 
@@ -271,31 +362,64 @@ redistributed.
 """
 
 
-def main(argv=None) -> int:
+def repository_card_path() -> str | None:
+    """The `dataset_card/README.md` of the source checkout this package is imported from (an editable install), or
+    `None` for an installed copy, which ships no card."""
+    package = Path(__file__).resolve().parents[1]
+    root = package.parents[1]
+    if package.parent.name == "src" and ((root / "setup.py").is_file() or (root / "pyproject.toml").is_file()):
+        return str(root / DEFAULT_CARD)
+    return None
+
+
+def check_card(path: str, card: str) -> int:
+    """Compare the card file at `path` with `card` (the generated one); 0 up to date, 1 out of date, 2 no file."""
+    package = Path(__file__).resolve().parents[1]
+    if not os.path.isfile(path):
+        print(f"No dataset card at {os.path.abspath(path)}: --check compares the repository's dataset_card/README.md "
+              f"with the card that parass2s_hf at {package} generates. Run it in a checkout of the repository (an "
+              f"editable install finds its card from any folder) or pass --output PATH.", file=sys.stderr)
+        return 2
+    with open(path, encoding="utf-8") as f:
+        current = f.read()
+    if current != card:
+        line = next((i for i, (a, b) in enumerate(zip(current.splitlines(), card.splitlines()), 1) if a != b),
+                    min(len(current.splitlines()), len(card.splitlines())) + 1)
+        print(f"{path} is out of date: it differs, from line {line} on, from the card that parass2s_hf at {package} "
+              f"generates. Run `parass2s bench card --output {path}` to rewrite it.", file=sys.stderr)
+        return 1
+    print(f"{path} is up to date with the card that parass2s_hf at {package} generates.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Generate the ParaS2SBench dataset card.")
-    parser.add_argument("--output", default=DEFAULT_CARD, help="where to write the card (default: %(default)s)")
-    parser.add_argument("--check", action="store_true", help="exit 1 if the card at --output is out of date")
-    parser.add_argument("--measure", action="store_true", help="render the text layer to refresh the hours first")
-    args = parser.parse_args(argv)
+    parser.add_argument("--output", default=None,
+                        help="the card file (default: dataset_card/README.md of the repository checkout this package "
+                             f"runs from, else ./{DEFAULT_CARD})")
+    parser.add_argument("--check", action="store_true",
+                        help="compare the card at --output with the generated one instead of writing it: exit 1 if "
+                             "it is out of date, 2 if there is no file")
+    parser.add_argument("--measure", action="store_true",
+                        help="prepare the shipped and rendered configs first (minutes) to refresh the hours and "
+                             "sizes in bench/data/render_stats.json")
+    return dash_aliases(parser)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    output = args.output or repository_card_path() or DEFAULT_CARD
     if args.measure:
         with open(stats_path(), "w", encoding="utf-8") as f:
             json.dump(measure_render_stats(), f, indent=1)
             f.write("\n")
     card = generate_card()
     if args.check:
-        current = ""
-        if os.path.isfile(args.output):
-            with open(args.output, encoding="utf-8") as f:
-                current = f.read()
-        if current != card:
-            print(f"{args.output} is out of date: run `python -m parass2s_hf.bench.card`.", file=sys.stderr)
-            return 1
-        print(f"{args.output} is up to date.")
-        return 0
-    os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
+        return check_card(output, card)
+    os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
+    with open(output, "w", encoding="utf-8") as f:
         f.write(card)
-    print(f"wrote {args.output}")
+    print(f"wrote {output}")
     return 0
 
 

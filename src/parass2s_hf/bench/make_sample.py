@@ -12,6 +12,7 @@ import json
 import os
 from importlib import resources
 
+from ..cli_style import dash_aliases
 from ..constants import DIMENSIONS
 from ..render import get_renderer
 from .text_layer import read_text_layer, record_rows
@@ -42,10 +43,15 @@ def make_sample(out_dir: str | None = None, renderer: str = "espeak-ng") -> str:
     return out_dir
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out-dir", help="defaults to the package's data/sample folder")
-    args = parser.parse_args(argv)
+    parser.add_argument("--out_dir", help="where to write metadata.jsonl and audio/ (default: the package's "
+                                          "data/sample folder)")
+    return dash_aliases(parser)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     print(make_sample(args.out_dir))
 
 

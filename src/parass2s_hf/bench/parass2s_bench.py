@@ -21,11 +21,11 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import resources
-from typing import Any
 
 import datasets
+from datasets.builder import Key
 
 from ..audio import load_audio
 from ..constants import DIMENSIONS
@@ -110,17 +110,24 @@ class ParaS2SBenchConfig(datasets.BuilderConfig):
         self.meld_splits = tuple(self.meld_splits)
 
 
+VERSION = datasets.Version("0.1.0")
+"""The builder's version: in every config, so `builder.info.version` and the cache path state it."""
+
+SHARDS_PER_SPLIT = 16
+"""Each split is cut into at most this many contiguous shards, so `DataLoader` workers (and `num_proc`) share a
+streamed split; 16 divides evenly among 1, 2, 4, 8 or 16 workers. Non-streamed rows keep their order."""
+
 BUILDER_CONFIGS = [
-    ParaS2SBenchConfig(name="sample", kind="sample",
+    ParaS2SBenchConfig(name="sample", kind="sample", version=VERSION,
                        description="6 texts x 2 styles per dimension, espeak-ng, shipped in the package."),
-    *[ParaS2SBenchConfig(name=d, kind="synthetic", dimensions=(d,),
+    *[ParaS2SBenchConfig(name=d, kind="synthetic", dimensions=(d,), version=VERSION,
                          description=f"The {d} dimension of the synthetic split.") for d in DIMENSIONS],
-    ParaS2SBenchConfig(name="synthetic", kind="synthetic", description="All four synthetic dimensions."),
-    ParaS2SBenchConfig(name="iemocap", kind="iemocap", dimensions=("emotion",),
+    ParaS2SBenchConfig(name="synthetic", kind="synthetic", version=VERSION, description="All four synthetic dimensions."),
+    ParaS2SBenchConfig(name="iemocap", kind="iemocap", dimensions=("emotion",), version=VERSION,
                        description="IEMOCAP emotional utterances (your licensed copy, via data_dir)."),
-    ParaS2SBenchConfig(name="meld", kind="meld", dimensions=("emotion",),
+    ParaS2SBenchConfig(name="meld", kind="meld", dimensions=("emotion",), version=VERSION,
                        description="MELD emotional utterances (your copy, via data_dir)."),
-    ParaS2SBenchConfig(name="all", kind="all",
+    ParaS2SBenchConfig(name="all", kind="all", version=VERSION,
                        description="Synthetic (four dimensions) plus IEMOCAP and MELD (iemocap_dir=, meld_dir=)."),
 ]
 CONFIG_NAMES = [c.name for c in BUILDER_CONFIGS]
@@ -140,15 +147,28 @@ def inputs_signature(data_dir=None, iemocap_dir=None, meld_dir=None, text_layer=
     return ";".join(parts) or None
 
 
+def contiguous_chunks(items: list, n: int = SHARDS_PER_SPLIT) -> list[list]:
+    """`items` cut into at most `n` non-empty runs, in order, of sizes that differ by at most one."""
+    n = max(1, min(n, len(items)))
+    size, extra = divmod(len(items), n)
+    bounds = [i * size + min(i, extra) for i in range(n + 1)]
+    return [items[bounds[i]:bounds[i + 1]] for i in range(n) if bounds[i] < bounds[i + 1]]
+
+
 class ParaS2SBench(datasets.GeneratorBasedBuilder):
     """ParaS2SBench: paralinguistic-aware speech-to-speech benchmark queries."""
 
-    VERSION = datasets.Version("0.1.0")
+    VERSION = VERSION
     BUILDER_CONFIG_CLASS = ParaS2SBenchConfig
     BUILDER_CONFIGS = BUILDER_CONFIGS
     DEFAULT_CONFIG_NAME = "synthetic"
 
     def __init__(self, *args, data_dir: str | None = None, **kwargs):
+        # A field given as None means the config's default; passed on, it would still enter the config id, so
+        # `load_parass2sbench(..., iemocap_dir=None)` would prepare into another folder than `load_dataset`.
+        for name in _CONFIG_FIELDS:
+            if kwargs.get(name, ...) is None:
+                del kwargs[name]
         # The cache must key on what the inputs hold, not only on where they are (datasets does the same for the
         # data files of its packaged builders, with their modification times).
         kwargs.pop("inputs_signature", None)
@@ -159,8 +179,41 @@ class ParaS2SBench(datasets.GeneratorBasedBuilder):
         super().__init__(*args, data_dir=data_dir, **kwargs)
 
     def _info(self) -> datasets.DatasetInfo:
+        # An SPDX id, as the Hub expects; the audio's terms (espeak-ng output, the user's corpora) are in the card.
         return datasets.DatasetInfo(description=_DESCRIPTION, features=FEATURES, homepage=_HOMEPAGE,
-                                    citation=_CITATION, license="cc-by-4.0 (texts); see the card for the audio")
+                                    citation=_CITATION, license="cc-by-4.0")
+
+    def _corpus_dirs(self) -> dict[str, str | None]:
+        """The real-corpus folders this config reads: `{"iemocap": ..., "meld": ...}` (a subset)."""
+        cfg = self.config
+        if cfg.kind == "iemocap":
+            return {"iemocap": cfg.data_dir or cfg.iemocap_dir}
+        if cfg.kind == "meld":
+            return {"meld": cfg.data_dir or cfg.meld_dir}
+        if cfg.kind == "all":
+            return {"iemocap": cfg.iemocap_dir, "meld": cfg.meld_dir}
+        return {}
+
+    def _check_corpora(self) -> None:
+        """Fail before any generation when a real corpus is missing or not in its release layout, saying how to get
+        it. `_split_generators` cannot be the place: without the folders it still names the splits, which is what
+        `datasets.get_dataset_config_info` asks of it."""
+        needs = " (the 'all' config needs {}_dir=...)" if self.config.kind == "all" else ""
+        for corpus, folder in self._corpus_dirs().items():
+            if corpus == "iemocap":
+                check_corpus_root(folder, "IEMOCAP" + needs.format("iemocap"), IEMOCAP_INSTRUCTIONS)
+                iemocap_sessions(folder)
+            else:
+                check_corpus_root(folder, "MELD" + needs.format("meld"), MELD_INSTRUCTIONS)
+                meld_csvs(folder, self.config.meld_splits)
+
+    def _download_and_prepare(self, dl_manager, verification_mode, **prepare_split_kwargs):
+        self._check_corpora()
+        super()._download_and_prepare(dl_manager, verification_mode, **prepare_split_kwargs)
+
+    def as_streaming_dataset(self, split=None, base_path=None):
+        self._check_corpora()
+        return super().as_streaming_dataset(split=split, base_path=base_path)
 
     def _split_generators(self, dl_manager):
         cfg = self.config
@@ -168,69 +221,90 @@ class ParaS2SBench(datasets.GeneratorBasedBuilder):
             sample_dir = str(resources.files(__package__).joinpath("data", SAMPLE_DIR))
             return self._from_data_dir(sample_dir)
         if cfg.kind in ("iemocap", "meld"):
-            folder = cfg.data_dir or (cfg.iemocap_dir if cfg.kind == "iemocap" else cfg.meld_dir)
-            # Check the release layout now, so a wrong folder fails before generation with how to fix it.
-            iemocap_sessions(folder) if cfg.kind == "iemocap" else meld_csvs(folder, cfg.meld_splits)
-            return [datasets.SplitGenerator(datasets.Split.TEST, gen_kwargs={"parts": [(cfg.kind, folder)]})]
+            return [_split_generator("test", self._corpus_shards())]
         if cfg.data_dir:
             gens = self._from_data_dir(cfg.data_dir)
         else:
             records = read_text_layer(cfg.text_layer)
-            gens = [datasets.SplitGenerator(split, gen_kwargs={"parts": [("render", select(records, cfg.dimensions, split))]})
-                    for split in ("test", "train") if select(records, cfg.dimensions, split)]
+            gens = [_split_generator(split, [("render", chunk) for chunk in contiguous_chunks(chosen)])
+                    for split in ("test", "train") if (chosen := select(records, cfg.dimensions, split))]
         if cfg.kind == "all":
-            # The real subsets are evaluated with the synthetic test split; both folders are required.
-            for gen in gens:
-                if gen.name == "test":
-                    gen.gen_kwargs["parts"] += [("iemocap", cfg.iemocap_dir), ("meld", cfg.meld_dir)]
-            check_corpus_root(cfg.iemocap_dir, "IEMOCAP (the 'all' config needs iemocap_dir=...)", IEMOCAP_INSTRUCTIONS)
-            check_corpus_root(cfg.meld_dir, "MELD (the 'all' config needs meld_dir=...)", MELD_INSTRUCTIONS)
-            iemocap_sessions(cfg.iemocap_dir)
-            meld_csvs(cfg.meld_dir, cfg.meld_splits)
+            # The real subsets are evaluated with the synthetic test split.
+            gens = [_split_generator(g.name, g.gen_kwargs["shards"] + (self._corpus_shards() if g.name == "test" else []))
+                    for g in gens]
         return gens
 
-    def _from_data_dir(self, data_dir: str):
-        rows = read_metadata(data_dir, self.config.dimensions)
-        return [datasets.SplitGenerator(split, gen_kwargs={"parts": [("rows", [r for r in rows if r["split"] == split])]})
-                for split in ("test", "train") if any(r["split"] == split for r in rows)]
-
-    def _generate_examples(self, parts: list[tuple[str, Any]]):
-        for kind, payload in parts:
-            if kind == "render":
-                yield from self._rendered(payload)
-            elif kind == "rows":
-                yield from self._read_rows(payload)
-            elif kind == "iemocap":
-                counts = Counter()
-                yield from self._read_rows(iter_iemocap(payload, counts))
+    def _corpus_shards(self) -> list[tuple[str, list[dict]]]:
+        """The kept rows of this config's real corpora, in shards. Without a folder there are none: only the split
+        names are asked then (preparing or streaming checks the folders first, `_check_corpora`)."""
+        shards = []
+        for corpus, folder in self._corpus_dirs().items():
+            if folder is None:
+                continue
+            counts = Counter()
+            if corpus == "iemocap":
+                rows = list(iter_iemocap(folder, counts))
                 logger.info("IEMOCAP selection: %s", dict(counts))
-            elif kind == "meld":
-                counts = Counter()
-                yield from self._read_rows(iter_meld(payload, self.config.meld_splits, counts))
+            else:
+                rows = list(iter_meld(folder, self.config.meld_splits, counts))
                 if counts["dropped_clip_missing"]:
                     logger.warning("MELD: %d selected utterances have no clip in the release and are left out.",
                                    counts["dropped_clip_missing"])
                 logger.info("MELD selection: %s", dict(counts))
+            shards += [("rows", chunk) for chunk in contiguous_chunks(rows)]
+        return shards
 
-    def _rendered(self, records):
+    def _from_data_dir(self, data_dir: str):
+        rows = read_metadata(data_dir, self.config.dimensions)
+        return [_split_generator(split, [("rows", chunk) for chunk in contiguous_chunks(chosen)])
+                for split in ("test", "train") if (chosen := [r for r in rows if r["split"] == split])]
+
+    def _generate_examples(self, shards: list[tuple[str, list]]):
+        """Rows of a list of shards: `("render", text layer records)` or `("rows", rows with an audio_path)`."""
+        renderer = None
+        for shard_id, (kind, items) in enumerate(shards):
+            if kind == "render":
+                renderer = renderer or self._renderer()
+                rows = self._rendered(renderer, items)
+            else:
+                rows = self._read_rows(items)
+            for index, row in enumerate(rows):
+                yield Key(shard_id, index), row
+
+    def _renderer(self):
         from ..render import get_renderer
 
-        renderer = get_renderer(self.config.renderer, **self.config.renderer_kwargs)
+        return get_renderer(self.config.renderer, **self.config.renderer_kwargs)
+
+    def _rendered(self, renderer, records):
         for record in records:
             for row in record_rows(record):
                 clip = renderer.render(row["text"], row["style"], voice_key=row["pair_id"])
                 row.update(voice=renderer.voice(row["style"], row["pair_id"]), source=renderer.name,
                            audio={"bytes": clip.to_bytes(), "path": f"{row['id']}.flac"})
-                yield row["id"], row
+                yield row
 
     def _read_rows(self, rows):
         for row in rows:
+            # A copy: the shard's rows are gen_kwargs, which every pass over a streamed split reads again.
+            row = dict(row)
             path = row.pop("audio_path")
             row.pop("file_name", None)
             # Through the audio door: a corrupt or empty file fails here, naming the file.
             clip = load_audio(path, max_seconds=self.config.max_seconds)
             row["audio"] = {"bytes": clip.to_bytes(), "path": os.path.basename(path)}
-            yield row["id"], row
+            yield row
+
+
+def _split_generator(name: str, shards: list[tuple[str, list]]) -> datasets.SplitGenerator:
+    """A split over `shards`, its size stated up front so that the prepare progress bar has a total and an ETA."""
+    gen = datasets.SplitGenerator(name, gen_kwargs={"shards": shards})
+    gen.split_info.num_examples = sum(sum(len(r["styles"]) for r in items) if kind == "render" else len(items)
+                                      for kind, items in shards)
+    return gen
+
+
+_CONFIG_FIELDS = tuple(f.name for f in fields(ParaS2SBenchConfig))
 
 
 __all__ = ["BUILDER_CONFIGS", "CONFIG_NAMES", "FEATURES", "FIELD_DESCRIPTIONS", "ParaS2SBench", "ParaS2SBenchConfig"]

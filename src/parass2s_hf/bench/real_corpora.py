@@ -27,6 +27,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
+from ..cli_style import dash_aliases
 from .text_lint import MAX_WORDS, MIN_WORDS, normalise, style_cues
 
 IEMOCAP_LABELS = {"hap": "happy", "exc": "happy", "sad": "sad", "ang": "angry", "sur": "surprised",
@@ -225,13 +226,19 @@ def check_corpus_root(root, corpus: str, instructions: str) -> str:
     return root
 
 
-def main(argv=None) -> int:
-    """`parass2s bench corpora --iemocap DIR --meld DIR`: what the selection rule keeps, by reason.
-    A corpus folder that is missing or not laid out as expected is one line (what to fetch, and where), exit 2."""
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Count what the ParaS2SBench selection rule keeps from IEMOCAP/MELD.")
     parser.add_argument("--iemocap", help="folder holding Session1 ... Session5")
     parser.add_argument("--meld", help="folder holding MELD's CSVs and clip folders")
-    parser.add_argument("--meld-splits", nargs="+", default=["test"])
+    parser.add_argument("--meld_splits", nargs="+", default=["test"], choices=list(MELD_CSV),
+                        help="MELD splits to draw from (default: test)")
+    return dash_aliases(parser)
+
+
+def main(argv=None) -> int:
+    """`parass2s bench corpora --iemocap DIR --meld DIR`: what the selection rule keeps, by reason.
+    A corpus folder that is missing or not laid out as expected is one line (what to fetch, and where), exit 2."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not (args.iemocap or args.meld):
         parser.error("give --iemocap and/or --meld")

@@ -11,6 +11,7 @@ parass2s bench lint my_texts.jsonl                          # any file in the te
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import re
@@ -18,6 +19,7 @@ import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
+from ..cli_style import dash_aliases
 from ..constants import DIMENSIONS, REPLY_STYLES, STYLES
 
 MIN_WORDS, MAX_WORDS = 3, 30
@@ -228,8 +230,15 @@ def read_jsonl(path: str) -> list[dict]:
     return records
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Lint a ParaS2SBench text layer.")
+    parser.add_argument("files", nargs="*", metavar="FILE",
+                        help="text layer files (JSON lines); none: the shipped text layer, with its full-size counts")
+    return dash_aliases(parser)
+
+
 def main(argv: Iterable[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(None if argv is None else list(argv)).files
     if args:
         records = [rec for path in args for rec in read_jsonl(path)]
         problems = check_layer(records)

@@ -5,8 +5,8 @@ PolyTone data (the style analyzers' training data) and SFT demonstrations.
 parass2s build generate --llm <model id | endpoint model> --dimension emotion --n 500 --out work/emo
 parass2s build filter   --llm ... --in work/emo
 parass2s build render   --tts <espeak-ng | transformers model id | endpoint> --in work/emo
-parass2s build verify   --asr openai/whisper-large-v3 --max-wer 0.1 --in work/emo
-parass2s build export   --in work/emo --out data/emo [--push-to-hub user/name]
+parass2s build verify   --asr openai/whisper-large-v3 --max_wer 0.1 --in work/emo
+parass2s build export   --in work/emo --out data/emo [--push_to_hub user/name]
 parass2s build all      --recipe examples/configs/build_emotion.yaml
 ```
 Each stage reads the previous stage's file in the work folder and appends its own (`workdir.WorkDir`), so a rerun

@@ -17,7 +17,7 @@ _TTS_BUILTINS = ("espeak-ng",)
 
 
 def llm_checks(model: str | None, api_base: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-               setting: str = "--llm", url_setting: str = "--llm-api-base", trust_remote_code: bool = False) -> list:
+               setting: str = "--llm", url_setting: str = "--llm_api_base", trust_remote_code: bool = False) -> list:
     """The check of the generate and filter stages' LLM: its endpoint when `api_base` is set, else the local chat
     model's config."""
     from ..models import EndpointCheck, ModelCheck

@@ -11,6 +11,8 @@ import json
 import logging
 import sys
 
+from ..cli_style import HelpFormatter, add_config_file, add_verbosity, dash_aliases, examples, parse_args
+from . import __doc__ as BUILD_DOC
 from .workdir import STAGES
 
 
@@ -48,7 +50,7 @@ def _render(args) -> dict:
     try:
         kwargs = json.loads(args.tts_kwargs) if args.tts_kwargs else {}
     except json.JSONDecodeError as e:
-        raise ValueError(f"--tts-kwargs {args.tts_kwargs!r} is not valid JSON ({e}); expected an object such as "
+        raise ValueError(f"--tts_kwargs {args.tts_kwargs!r} is not valid JSON ({e}); expected an object such as "
                          f"'{{\"device\": \"cuda\"}}'.") from None
     config = RenderConfig(renderer=args.tts, renderer_kwargs=kwargs,
                           **({"voices_per_style": args.voices_per_style} if args.voices_per_style else {}))
@@ -119,22 +121,27 @@ def _preflight(args) -> None:
     try:
         found = _checks(args)
     except json.JSONDecodeError:
-        return  # --tts-kwargs: the render stage names it
+        return  # --tts_kwargs: the render stage names it
     preflight(found)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="parass2s build", description="Build ParaS2SBench-style data.")
+    parser = argparse.ArgumentParser(
+        prog="parass2s build", description="Build ParaS2SBench-style data.",
+        epilog=examples(BUILD_DOC) + "\n\nEach stage has its own --help (e.g. `parass2s build render --help`) and "
+               "takes --config FILE, a YAML file of its arguments.", formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest="stage", required=True)
 
     def llm_options(p):
         p.add_argument("--llm", required=True, help="local chat model (id or path), or an endpoint's model name")
-        p.add_argument("--llm-api-base", help="OpenAI-compatible endpoint (OpenAI, vLLM, TGI)")
-        p.add_argument("--llm-api-key-env", default="OPENAI_API_KEY", help="variable holding the endpoint's key")
-        p.add_argument("--temperature", type=float, default=0.7)
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--llm_api_base", help="OpenAI-compatible endpoint (OpenAI, vLLM, TGI)")
+        p.add_argument("--llm_api_key_env", default="OPENAI_API_KEY", help="variable holding the endpoint's key")
+        p.add_argument("--temperature", type=float, default=0.7, help="the LLM's sampling temperature (default 0.7)")
+        p.add_argument("--seed", type=int, default=0, help="seed of the sampling and the topic split (default 0)")
 
     def common(p, work_flag=True, overwrite_help=None):
+        add_config_file(p)
+        add_verbosity(p)
         if work_flag:
             p.add_argument("--in", dest="work", required=True, help="the build's work folder")
         p.add_argument("--overwrite", action="store_true",
@@ -150,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, required=True, help="records to keep")
     p.add_argument("--mode", default="benchmark", help="benchmark, polytone or sft")
     p.add_argument("--topics", nargs="+", help="topic seeds (default: a built-in list)")
-    p.add_argument("--test-fraction", type=float, default=0.75, help="share of topics in the test split")
+    p.add_argument("--test_fraction", type=float, default=0.75, help="share of topics in the test split")
     p.add_argument("--out", required=True, help="the work folder")
     common(p, work_flag=False)
     p.set_defaults(func=_generate)
@@ -162,40 +169,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("render", help="speak every kept text in each style")
     p.add_argument("--tts", default="espeak-ng", help="espeak-ng, a transformers TTS model, or openai-speech[:model]")
-    p.add_argument("--tts-kwargs", help="renderer arguments as a JSON object")
-    p.add_argument("--voices-per-style", type=int, help="voices per style (default 1; polytone 3)")
+    p.add_argument("--tts_kwargs", help="renderer arguments as a JSON object")
+    p.add_argument("--voices_per_style", type=int, help="voices per style (default 1; polytone 3)")
     common(p)
     p.set_defaults(func=_render)
 
     p = sub.add_parser("verify", help="ASR word error rate (and style agreement) per clip")
     p.add_argument("--asr", default="openai/whisper-large-v3", help="speech recogniser")
-    p.add_argument("--max-wer", type=float, default=0.1)
+    p.add_argument("--max_wer", type=float, default=0.1, help="largest word error rate a clip may have (default 0.1)")
     p.add_argument("--analyzer", nargs="+", help="dimension=checkpoint style analyzers")
     common(p)
     p.set_defaults(func=_verify)
 
     p = sub.add_parser("export", help="data_dir layout, Parquet shards, dataset card")
     p.add_argument("--out", required=True, help="the export folder")
-    p.add_argument("--push-to-hub", help="a Hub dataset repo (user/name)")
-    p.add_argument("--no-parquet", action="store_true", help="skip the Parquet shards")
-    p.add_argument("--max-shard-rows", type=int, default=500, help="rows per Parquet shard")
+    p.add_argument("--push_to_hub", help="a Hub dataset repo (user/name)")
+    p.add_argument("--no_parquet", action="store_true", help="skip the Parquet shards")
+    p.add_argument("--max_shard_rows", type=int, default=500, help="rows per Parquet shard")
     p.add_argument("--private", action="store_true", help="make the Hub repo private")
-    p.add_argument("--allow-voice-overlap", action="store_true",
+    p.add_argument("--allow_voice_overlap", action="store_true",
                    help="export although a voice is in both splits (a style with one voice); topics never may")
     common(p, overwrite_help="export with settings other than the last export's, and replace an --out folder that "
                              "is not this work folder's export")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("all", help="every stage of a YAML recipe, in order")
-    p.add_argument("--recipe", required=True)
+    p.add_argument("--recipe", required=True, help="the recipe: a YAML file of every stage's settings")
     p.add_argument("--stages", nargs="+", choices=STAGES, help="only these stages")
     common(p, work_flag=False)
     p.set_defaults(func=_all)
 
     p = sub.add_parser("summary", help="print a work folder's run summary")
-    p.add_argument("--in", dest="work", required=True)
+    p.add_argument("--in", dest="work", required=True, help="the build's work folder")
+    add_config_file(p)
     p.set_defaults(func=_summary)
-    return parser
+    return dash_aliases(parser)
 
 
 EXIT_KEPT_NOTHING = 3
@@ -206,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run `parass2s build <stage> ...`; returns the exit code (2 for bad input, reported as one line; 3 when a stage
     kept none of its items)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     try:
         _preflight(args)  # every model and endpoint the command will use, before any record is touched
         result = args.func(args)

@@ -1,7 +1,7 @@
 """Export: the work folder's surviving clips as a dataset folder (paper Part 1, last stage).
 
 ```
-parass2s build export --in work/emo --out data/emo [--push-to-hub user/name]
+parass2s build export --in work/emo --out data/emo [--push_to_hub user/name]
 ```
 
 Layouts of `out/` (every mode also gets `README.md`, the dataset card, and `parquet/<split>-00000-of-0000N.parquet`

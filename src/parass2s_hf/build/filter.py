@@ -160,7 +160,7 @@ def run_filter(work: WorkDir, config: FilterConfig, llm: BuildLLM | None = None,
         `dict`: the stage summary: `in` = generated records with status ok, `out` = kept, `dropped` by reason kind
         (`failed neutrality`, `unparseable verdict`, `llm error`, ...), `already_done` = records finished earlier.
     """
-    from tqdm.auto import tqdm
+    from ..progress import progress
 
     if llm is None:
         raise ValueError("run_filter needs an LLM: pass llm=make_llm(<model>) (see parass2s_hf.build.llm).")
@@ -176,8 +176,8 @@ def run_filter(work: WorkDir, config: FilterConfig, llm: BuildLLM | None = None,
     already = len(records) - len(todo)
     log = work.log("filter")
     chunk = max(1, int(getattr(llm, "batch_size", 8) or 8))
-    with tqdm(total=len(records), initial=already, desc="filter", unit="record", dynamic_ncols=True,
-              disable=not todo) as bar:
+    with progress(total=len(records), initial=already, desc="filter", unit="record", dynamic_ncols=True,
+                  off=not todo) as bar:
         for start in range(0, len(todo), chunk):
             for line in _run_chunk(todo[start:start + chunk], config, llm, mode):
                 log.append(line)

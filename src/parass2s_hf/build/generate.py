@@ -355,7 +355,7 @@ class _Generator:
 
     # ---- the loop ----
     def run(self) -> int:
-        from tqdm.auto import tqdm
+        from ..progress import progress
 
         config, n = self.config, self.config.n
         remaining = max(0, n - len(self.kept))
@@ -363,8 +363,8 @@ class _Generator:
         batch = max(1, int(getattr(self.llm, "batch_size", 8) or 8))
         pending: list[_Job] = []
         calls = error_rounds = 0
-        bar = tqdm(total=n, initial=len(self.kept), desc=f"generate {self.dim}", unit="record", dynamic_ncols=True,
-                   disable=remaining == 0)
+        bar = progress(total=n, initial=len(self.kept), desc=f"generate {self.dim}", unit="record",
+                       dynamic_ncols=True, off=remaining == 0)
         try:
             while len(self.kept) < n and calls < max_calls:
                 need = n - len(self.kept)

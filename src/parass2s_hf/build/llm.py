@@ -79,7 +79,7 @@ class LocalChatLLM:
             raise ValueError(
                 f"--llm {model!r}: no such local model folder, and not a model id the Hub (or its offline cache) "
                 f"has ({type(e).__name__}). Pass a chat model's folder or Hub id, or, for an OpenAI-compatible "
-                f"endpoint, its model name together with --llm-api-base.") from e
+                f"endpoint, its model name together with --llm_api_base.") from e
         self.calls = 0
         self.stats = Counter()
 

@@ -288,7 +288,7 @@ def run_render(work: WorkDir, config: RenderConfig, renderer=None, *, overwrite:
     Returns:
         `dict`: the stage summary (`in`: clips planned, `out`: clips rendered, `dropped`: failed clips by reason).
     """
-    from tqdm.auto import tqdm
+    from ..progress import progress
 
     work = work.repairing(repair)
     mode = work.mode()
@@ -331,8 +331,8 @@ def run_render(work: WorkDir, config: RenderConfig, renderer=None, *, overwrite:
 
     log = work.log("render")
     audio_dir = work.audio_dir()
-    bar = tqdm(total=len(pending), desc=f"render ({getattr(renderer, 'name', 'renderer')})", unit="clip",
-               disable=not pending)
+    bar = progress(total=len(pending), desc=f"render ({getattr(renderer, 'name', 'renderer')})", unit="clip",
+                   off=not pending)
 
     def finish(line: dict) -> None:
         log.append(line)

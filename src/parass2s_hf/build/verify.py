@@ -159,9 +159,8 @@ def run_verify(work: WorkDir, config: VerifyConfig, asr=None, analyzers: dict | 
             whose `file_name` leads outside the work folder (named with `rendered.jsonl` and the clip id: nothing
             from elsewhere is read).
     """
-    from tqdm.auto import tqdm
-
     from ..audio import AudioError, load_audio
+    from ..progress import progress
 
     work = work.repairing(repair)
     rendered = [line for line in work.require("render") if line.get("status") == "ok"]
@@ -197,7 +196,7 @@ def run_verify(work: WorkDir, config: VerifyConfig, asr=None, analyzers: dict | 
             analyzers[dim] = _load_analyzer(config, dim)
 
     log = work.log("verify")
-    bar = tqdm(total=len(pending), desc="verify", unit="clip")
+    bar = progress(total=len(pending), desc="verify", unit="clip")
     for start in range(0, len(pending), config.batch_size):
         batch = pending[start:start + config.batch_size]
         results = {}

@@ -1,7 +1,7 @@
 """Command-line arguments of an evaluation: the system under test and the judge (`HfArgumentParser` dataclasses).
 
 `parass2s evaluate` and `examples/evaluate_s2s.py` parse `(SystemArguments, EvaluationConfig, JudgeArguments)`.
-`JudgeArguments` is `JudgeConfig` with every field prefixed `judge_` (`--judge_mode`, `--judge-audio-llm`, ...), built
+`JudgeArguments` is `JudgeConfig` with every field prefixed `judge_` (`--judge_mode`, `--judge_audio_llm`, ...), built
 from it so the two never drift apart.
 """
 
@@ -50,21 +50,26 @@ class SystemArguments:
             (e.g. `'{"talker_max_new_tokens": 2048}'`).
     """
 
+    _argument_group_name = "the system under test"  # a class attribute, not a field: HfArgumentParser's group title
+
     system: str = field(metadata={"help": f"one of {', '.join(SYSTEM_TYPES)}"})
     responses: str | None = field(default=None, metadata={"help": "precomputed: folder or manifest"})
     model: str | None = field(default=None, metadata={"help": "omni / policy checkpoint, openai-audio model name"})
     adapter: str | None = field(default=None, metadata={"help": "policy: a PEFT adapter on top of --model"})
-    asr: str | None = field(default=None, metadata={"help": "cascade: ASR checkpoint"})
-    llm: str | None = field(default=None, metadata={"help": "cascade: text LLM"})
+    asr: str | None = field(default=None, metadata={
+        "help": f"cascade: ASR checkpoint (default: {CASCADE_DEFAULTS['asr']})"})
+    llm: str | None = field(default=None, metadata={
+        "help": f"cascade: text LLM, a checkpoint or an endpoint's model name (default: {CASCADE_DEFAULTS['llm']})"})
     llm_api_base: str | None = field(default=None, metadata={"help": "cascade: OpenAI-compatible LLM endpoint"})
-    tts: str | None = field(default=None, metadata={"help": "cascade: renderer (espeak-ng); policy: instead of "
-                                                                 "training's"})
+    tts: str | None = field(default=None, metadata={"help": "cascade: renderer (default: espeak-ng); policy: "
+                                                                 "instead of training's"})
     labelled: bool = field(default=False, metadata={"help": "cascade: the LLM is told the true style (topline)"})
     api_base: str | None = field(default=None, metadata={"help": "openai-audio: endpoint"})
     api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "env var holding an endpoint's key"})
     voice: str | None = field(default=None, metadata={"help": "openai-audio voice / omni speaker"})
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy; > 0 samples"})
-    max_new_tokens: int | None = field(default=None, metadata={"help": "the system's text budget"})
+    max_new_tokens: int | None = field(default=None, metadata={"help": "the system's text budget (default: the "
+                                                                           "system's own)"})
     system_device_map: str | None = field(default=None, metadata={"help": "device map of the system's models"})
     system_dtype: str = field(default="auto", metadata={"help": "dtype of the system's models"})
     system_generate_kwargs: str | None = field(default=None, metadata={"help": "omni: JSON of more generate args"})
@@ -157,7 +162,8 @@ def _judge_arguments_class():
             analyzers[dim] = path
         return JudgeConfig(**kwargs, style_analyzers=analyzers)
 
-    cls = dataclasses.make_dataclass("JudgeArguments", fields, namespace={"to_config": to_config})
+    cls = dataclasses.make_dataclass("JudgeArguments", fields, namespace={
+        "to_config": to_config, "_argument_group_name": "the judge (JudgeConfig's fields, prefixed judge_)"})
     cls.__doc__ = ("The judge's settings on the command line: every `JudgeConfig` field prefixed `judge_` (see "
                    "`JudgeConfig` for each one's meaning); `to_config()` builds the `JudgeConfig`.")
     cls.__module__ = __name__

@@ -1,11 +1,12 @@
 """`parass2s evaluate` and `parass2s compare`.
 
 ```
-parass2s evaluate --system omni --model Qwen/Qwen2.5-Omni-7B --config synthetic --output runs/omni
-parass2s evaluate --system precomputed --responses my_outputs/ --config all --output runs/mine
+parass2s evaluate --system omni --model Qwen/Qwen2.5-Omni-7B --dataset_config synthetic --output runs/omni
+parass2s evaluate --system precomputed --responses my_outputs/ --dataset_config all --output runs/mine
 parass2s evaluate --system cascade --asr openai/whisper-large-v3 --llm Qwen/Qwen2.5-7B-Instruct --tts espeak-ng \
     --output runs/pipeline
-parass2s evaluate recipe.yaml                  # the same arguments from a YAML file
+parass2s evaluate --config recipe.yaml         # the same arguments from a YAML file (flags given win)
+parass2s evaluate --system policy --model base/ --adapter runs/grpo --dataset_config sample --output runs/policy
 parass2s compare runs/* --output leaderboard   # one leaderboard table and one figure for several runs
 ```
 Judge settings are `JudgeConfig`'s fields prefixed `judge_` (e.g. `--judge_mode reward_model`); `--help` lists all.
@@ -18,26 +19,63 @@ import logging
 import os
 import sys
 
+from .. import cli_style
+from ..cli_style import DefaultsHelpFormatter, HelpFormatter, add_config_file, add_verbosity, dash_aliases, examples
 from ..io import FolderLockedError
 from .arguments import JudgeArguments, SystemArguments
 from .config import EvaluationConfig
 
 
 def build_parser():
-    """The `HfArgumentParser` of an evaluation: `(SystemArguments, EvaluationConfig, JudgeArguments)`."""
+    """The `HfArgumentParser` of an evaluation: `(SystemArguments, EvaluationConfig, JudgeArguments)`, each its own
+    group in `--help`, plus `--config FILE`, `--quiet` and `--log_level`."""
     from transformers import HfArgumentParser
 
-    return HfArgumentParser((SystemArguments, EvaluationConfig, JudgeArguments),
-                            prog="parass2s evaluate", description="Evaluate a speech-to-speech system on ParaS2SBench.")
+    parser = HfArgumentParser((SystemArguments, EvaluationConfig, JudgeArguments), prog="parass2s evaluate",
+                              usage="%(prog)s --system SYSTEM --output DIR [--dataset_config NAME] [options]\n"
+                                    "       %(prog)s --config FILE [options]",
+                              description="Evaluate a speech-to-speech system on ParaS2SBench: its responses are "
+                                          "judged for content and speaking-style fit, and report.md gives the "
+                                          "paper's Table 4 with bootstrap intervals.",
+                              epilog=examples(__doc__, only="parass2s evaluate"), formatter_class=DefaultsHelpFormatter)
+    add_config_file(parser)
+    add_verbosity(parser)
+    return dash_aliases(parser)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple:
-    """Parse command-line arguments (or one YAML file of them) into the three dataclasses."""
+    """Parse command-line arguments into the three dataclasses. `--config FILE` (or a lone YAML file, the older
+    form) gives the arguments from a YAML file; flags on the command line win over it. `--config NAME` of a dataset
+    config still works for one release (use `--dataset_config NAME`)."""
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
-        return parser.parse_yaml_file(os.path.abspath(argv[0]))
-    return parser.parse_args_into_dataclasses(argv)
+        argv = ["--config", argv[0]]
+    argv = _dataset_config_alias(argv)
+    path = cli_style._option_value(argv, ("--config",))
+    if path is not None:
+        parser.set_defaults(**cli_style.read_config_file(parser, os.path.abspath(path)))
+    system_args, config, judge_args, extra = parser.parse_args_into_dataclasses(argv, look_for_args_file=False)
+    cli_style.apply_verbosity(extra.log_level, extra.quiet)
+    return system_args, config, judge_args
+
+
+def _dataset_config_alias(argv: list[str]) -> list[str]:
+    """`--config NAME` where NAME is not a YAML file: the dataset config, as before (deprecated, one release)."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        name = out[i + 1] if arg == "--config" and i + 1 < len(out) else (arg.split("=", 1)[1]
+                                                                          if arg.startswith("--config=") else None)
+        if name is None or name.endswith((".yaml", ".yml")) or os.path.isfile(name):
+            continue
+        print(f"parass2s evaluate: --config {name} (a dataset config) is deprecated and goes in the next release: use "
+              f"--dataset_config {name}; --config now takes a YAML file of arguments.", file=sys.stderr)
+        if arg == "--config":
+            out[i] = "--dataset_config"
+        else:
+            out[i] = f"--dataset_config={name}"
+        break
+    return out
 
 
 EXIT_BAD_INPUT, EXIT_NOTHING_SCORED, EXIT_INTERRUPTED = 2, 3, 130
@@ -139,10 +177,17 @@ def evaluate_main(argv: list[str] | None = None) -> int:
 def compare_main(argv: list[str] | None = None) -> int:
     from .leaderboard import compare_runs
 
-    parser = argparse.ArgumentParser(prog="parass2s compare", description="Leaderboard of several evaluation runs.")
-    parser.add_argument("runs", nargs="+", help="run folders (each with report.json)")
+    parser = argparse.ArgumentParser(
+        prog="parass2s compare", description="Leaderboard of several evaluation runs.", formatter_class=HelpFormatter,
+        epilog="examples:\n  parass2s compare runs/* --output leaderboard\n  parass2s compare --config compare.yaml"
+               "             # runs: [runs/a, runs/b], output: leaderboard")
+    parser.add_argument("runs", nargs="*", help="run folders (each with report.json)")
     parser.add_argument("--output", default="leaderboard", help="folder for leaderboard.md/.json/.png")
-    args = parser.parse_args(argv)
+    add_config_file(parser)
+    add_verbosity(parser)
+    args = cli_style.parse_args(dash_aliases(parser), argv)
+    if not args.runs:
+        parser.error("give the run folders to compare (or `runs:` in --config FILE)")
     try:
         result = compare_runs(args.runs, output_dir=args.output)
     except ValueError as e:

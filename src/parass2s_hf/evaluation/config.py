@@ -14,7 +14,7 @@ class EvaluationConfig:
     Args:
         output_dir (`str`): the run folder (`--output`): response audio, `generations.jsonl`, `results.jsonl`,
             `report.json`, `report.md`, `report.png`, `manifest.json`. Rerunning into it resumes.
-        dataset_config (`str`, *optional*, defaults to `"synthetic"`): the ParaS2SBench config (`--config`): `sample`,
+        dataset_config (`str`, *optional*, defaults to `"synthetic"`): the ParaS2SBench config (`--dataset_config`): `sample`,
             `emotion`, `sarcasm`, `age`, `gender`, `synthetic`, `iemocap`, `meld` or `all`.
         split (`str`, *optional*, defaults to `"test"`): the split to evaluate.
         data_dir (`str`, *optional*): your own rendered benchmark audio (`data_dir` layout) for the synthetic configs.
@@ -51,8 +51,12 @@ class EvaluationConfig:
             to when the run ends (response audio stays local).
     """
 
+    _argument_group_name = "the run: data, resuming, sharding, report"  # HfArgumentParser's group title (not a field)
+
     output_dir: str = field(metadata={"help": "run folder (resumable)", "aliases": ["--output"]})
-    dataset_config: str = field(default="synthetic", metadata={"help": "ParaS2SBench config", "aliases": ["--config"]})
+    dataset_config: str = field(default="synthetic", metadata={"help": "ParaS2SBench config: sample, emotion, "
+                                                                       "sarcasm, age, gender, synthetic, iemocap, "
+                                                                       "meld or all"})
     split: str = field(default="test", metadata={"help": "split to evaluate"})
     data_dir: str | None = field(default=None, metadata={"help": "your rendered benchmark (data_dir layout)"})
     iemocap_dir: str | None = field(default=None, metadata={"help": "IEMOCAP release folder"})

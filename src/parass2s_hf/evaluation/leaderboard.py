@@ -26,6 +26,29 @@ def _sort_key(rows):
     return "mean of present subsets (runs may cover different subsets)", present_mean
 
 
+def _distinct_labels(rows: list[dict]) -> None:
+    """Rows whose labels clash (three runs of one system type are all "cascade") are labelled by their folder name,
+    or by their path where folder names clash too."""
+    for name in ("label", "folder"):
+        seen: dict[str, int] = {}
+        for r in rows:
+            seen[r["label"]] = seen.get(r["label"], 0) + 1
+        if all(n == 1 for n in seen.values()):
+            return
+        for r in rows:
+            if seen[r["label"]] > 1:
+                r["label"] = (os.path.basename(os.path.normpath(r["run_dir"])) if name == "label"
+                              else os.path.normpath(r["run_dir"]))
+
+
+def _items(row: dict, most: int | None) -> str:
+    """Items scored (of planned), starred when fewer than the largest run's."""
+    if row["items"] is None:
+        return "?"
+    text = str(row["items"]) if row["planned"] in (None, row["items"]) else f"{row['items']} of {row['planned']}"
+    return text + (" *" if most is not None and row["items"] < most else "")
+
+
 def compare_runs(run_dirs: Sequence, output_dir=None) -> dict:
     """Leaderboard over evaluation runs, one row per run, in the Table-4 layout (the `score` metric, with intervals).
 
@@ -49,7 +72,9 @@ def compare_runs(run_dirs: Sequence, output_dir=None) -> dict:
         run_dir = os.fspath(run_dir)
         path = os.path.join(run_dir, "report.json")
         if not os.path.isfile(path):
-            raise ValueError(f"run folder {run_dir!r} has no report.json: write it with write_report first.")
+            raise ValueError(f"run folder {run_dir!r} has no report.json: it is not an evaluation run, or its run "
+                             f"has not finished (rerun `parass2s evaluate` with the same arguments to finish it, or "
+                             f"`parass2s report {run_dir}` to rebuild the report of a finished one).")
         with open(path, encoding="utf-8") as f:
             report = json.load(f)
         manifest = {}
@@ -57,11 +82,14 @@ def compare_runs(run_dirs: Sequence, output_dir=None) -> dict:
             with open(os.path.join(run_dir, "manifest.json"), encoding="utf-8") as f:
                 manifest = json.load(f)
         empty = {k: {"mean": None, "ci": None, "n": 0} for k in LAYOUT}
+        total = (report.get("counts") or {}).get("total") or {}
         rows.append({"label": manifest.get("label") or os.path.basename(os.path.normpath(run_dir)), "run_dir": run_dir,
+                     "items": total.get("items_scored"), "planned": total.get("planned"),
                      "system": (manifest.get("system") or {}).get("name"),
                      "judge_fingerprint": (manifest.get("judge") or {}).get("fingerprint")
                      or report.get("judge_fingerprint"),
                      "columns": {**empty, **((report.get("score") or {}).get("columns") or {})}})
+    _distinct_labels(rows)
     sorted_by, key = _sort_key(rows)
     for r in rows:
         r["sort_value"] = _round(key(r))
@@ -75,10 +103,17 @@ def compare_runs(run_dirs: Sequence, output_dir=None) -> dict:
     unknown = [r["label"] for r in rows if not r["judge_fingerprint"]]
     if unknown:
         lines += [f"> Judge fingerprint unknown for {', '.join(unknown)}: comparability not checked for them.", ""]
+    sizes = sorted({r["items"] for r in rows if r["items"] is not None})
+    if len(sizes) > 1:
+        counts = ", ".join(f"{r['label']}: {r['items']}" for r in rows)
+        lines += [(f"> **Runs of different size** ({counts} items "
+                   f"scored): a smaller run ranks on fewer items (a wider interval) and, where it covers other items, "
+                   f"on other questions; compare runs of the same plan. Marked * below."), ""]
     lines += [f"Sorted by {sorted_by}, best first. Cells: mean score [95% bootstrap interval]; {DASH}: absent.", ""]
-    header = ["rank", "system"] + [LAYOUT_LABELS[k] for k in LAYOUT] + ["judge"]
+    header = ["rank", "system"] + [LAYOUT_LABELS[k] for k in LAYOUT] + ["items", "judge"]
+    most = sizes[-1] if sizes else None
     lines += _table(header, [[i + 1, r["label"]] + [_fmt(r["columns"][k]) for k in LAYOUT]
-                             + [(r["judge_fingerprint"] or "?")[:12]] for i, r in enumerate(rows)])
+                             + [_items(r, most), (r["judge_fingerprint"] or "?")[:12]] for i, r in enumerate(rows)])
     lines += ["", "Run folders (report.md, results.jsonl, the responses): "
               + "; ".join(f"{r['label']}: `{r['run_dir']}`" for r in rows) + "."]
     markdown = "\n".join(lines) + "\n"

@@ -30,6 +30,7 @@ import argparse
 import os
 import sys
 
+from ..cli_style import add_config_file, add_verbosity, dash_aliases, parse_args
 from ..io import FolderLock, FolderLockedError, parse_record, read_json
 from .records import ItemRecord
 from .report import build_report, scores_table, write_report
@@ -219,8 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="parass2s report", description="Rebuild the report (report.json, report.md, report.png) of evaluation run "
         "folders from their results.jsonl, run.json and manifest.json, without loading any model.")
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders written by `parass2s evaluate`")
-    args = parser.parse_args(argv)
+    parser.add_argument("runs", nargs="*", metavar="RUN", help="run folders written by `parass2s evaluate`")
+    add_config_file(parser)
+    add_verbosity(parser)
+    args = parse_args(dash_aliases(parser), argv)
+    if not args.runs:
+        parser.error("give the run folders whose reports to rebuild (or `runs:` in --config FILE)")
     status = 0
     for i, run_dir in enumerate(args.runs):
         try:

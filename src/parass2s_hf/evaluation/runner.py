@@ -56,9 +56,9 @@ REPORT_FILES = ("report.json", "report.md", "report.png", "manifest.json")
 
 
 def _progress(total: int, desc: str):
-    from tqdm.auto import tqdm
+    from ..progress import progress
 
-    return tqdm(total=total, desc=desc, unit="item", dynamic_ncols=True, disable=total == 0)
+    return progress(total=total, desc=desc, unit="item", dynamic_ncols=True, off=total == 0)
 
 
 def judge_fingerprint(judge) -> str:
@@ -294,7 +294,7 @@ class EvaluationRunner:
         except Exception as e:  # a traceback from deep inside a model says less than this line
             kept = f"the {finished} item(s) judged before are kept; " if finished else ""
             raise RunStopped(f"the judge failed on {'the first batch' if first else 'a batch'} of {len(items)} "
-                             f"item(s): {type(e).__name__}: {' '.join(str(e).split())[:500]}. {kept}Nothing of this "
+                             f"item(s): {type(e).__name__}: {' '.join(str(e).split())[:500].rstrip('.')}. {kept}Nothing of this "
                              f"batch was recorded; fix the cause and run the same command again.") from e
         errors = [r.reason or "" for r in results if r.status == "missing" and (r.reason or "").startswith(
             "endpoint error")]

@@ -3,8 +3,10 @@ expected score), and, for a served request that failed, the error instead of an 
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +23,33 @@ def expected_from_logits(logits: Sequence[float]) -> float:
     p = np.exp(x - x.max())
     p /= p.sum()
     return float(np.dot(p, np.arange(SCORE_MIN, SCORE_MAX + 1)))
+
+
+EXPECTED_NOTES = (
+    # every call sets `max_new_tokens` on purpose; a checkpoint's own `max_length` is then ignored, as intended
+    "Both `max_new_tokens`",
+    # Whisper's `generate` passes its own suppress-token lists beside the generation config: nothing a caller can change
+    "Passing `generation_config` together with generation-related arguments",
+)
+"""transformers' generation messages about what this package does on purpose, dropped during its own calls."""
+
+
+class _DropExpected(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(EXPECTED_NOTES)
+
+
+@contextmanager
+def expected_generation_notes() -> Iterator[None]:
+    """Within the block, transformers' `generate` does not log the notes of `EXPECTED_NOTES` (a run printed each of
+    them once per batch). Every other message, warnings included, still shows."""
+    logger = logging.getLogger("transformers.generation.utils")
+    drop = _DropExpected()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
 
 
 _FINAL = (re.compile(r"<RESPONSE>\s*", re.IGNORECASE), re.compile(r"\s*</RESPONSE>", re.IGNORECASE))

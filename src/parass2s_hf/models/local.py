@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..constants import SAMPLING_RATE, SCORE_MIN
-from .generation import DIGITS, Generation, expected_from_logits
-from .settings import LoadSettings, load_kwargs
+from .generation import DIGITS, Generation, expected_from_logits, expected_generation_notes
+from .settings import LoadSettings, check_cpu_4bit, load_kwargs
 
 CPU_AUDIO_BATCH = {"generate": 8, "forward": 1}
 """Largest audio-LLM batch on a CPU, per kind of call. Every clip is padded to 30 s, so a CPU gains nothing from
@@ -158,10 +158,14 @@ class ASRBackend:
         extra = {"language": "en", "task": "transcribe"} if getattr(gen, "lang_to_id", None) else {}
         for sl in batches(len(arrays), self.settings.batch_size):
             # clip by clip: the Whisper feature extractor is slower per clip on a batch (it pads each to 30 s anyway)
-            features = torch.cat([self.processor([a], sampling_rate=SAMPLING_RATE, return_tensors="pt")["input_features"]
-                                  for a in arrays[sl]]).to(model_device(self.model), self.model.dtype)
-            with torch.inference_mode():
-                out = self.model.generate(features, max_new_tokens=self.max_new_tokens, do_sample=False, **extra)
+            parts = [self.processor([a], sampling_rate=SAMPLING_RATE, return_tensors="pt", return_attention_mask=True)
+                     for a in arrays[sl]]
+            device = model_device(self.model)
+            features = torch.cat([p["input_features"] for p in parts]).to(device, self.model.dtype)
+            mask = torch.cat([p["attention_mask"] for p in parts]).to(device)
+            with torch.inference_mode(), expected_generation_notes():
+                out = self.model.generate(features, attention_mask=mask, max_new_tokens=self.max_new_tokens,
+                                          do_sample=False, **extra)
             texts += [t.strip() for t in self.processor.batch_decode(out, skip_special_tokens=True)]
             self.stats.update(calls=1, inputs=sl.stop - sl.start, audio_clips=sl.stop - sl.start)
         return texts
@@ -194,6 +198,7 @@ class AudioLLMBackend:
         self.tokenizer = processor.tokenizer
         self.tokenizer.padding_side = "left"  # batched generation of a decoder-only model
         self.model = AutoModelForMultimodalLM.from_pretrained(model_id, **load_kwargs(settings, quantize=True)).eval()
+        check_cpu_4bit(self.model, model_id, role)
         if adapter:
             try:
                 from peft import PeftModel
@@ -239,7 +244,7 @@ class AudioLLMBackend:
         results = []
         for sl in batches(len(conversations), self.batch_size("generate")):
             inputs, n_clips = self.inputs(conversations[sl], audios[sl])
-            with torch.inference_mode():
+            with torch.inference_mode(), expected_generation_notes():
                 out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                           output_logits=True, return_dict_in_generate=True)
             self._encoded()
@@ -280,6 +285,7 @@ class TextLLMBackend:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = AutoModelForCausalLM.from_pretrained(model_id, **load_kwargs(settings, quantize=True)).eval()
+        check_cpu_4bit(self.model, model_id, role)
         self.digit_ids = digit_token_ids(self.tokenizer, model_id)
         self.stats = Counter()
 
@@ -297,7 +303,7 @@ class TextLLMBackend:
                      for m in messages[sl]]
             inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
             inputs = {k: v.to(model_device(self.model)) for k, v in inputs.items()}
-            with torch.inference_mode():
+            with torch.inference_mode(), expected_generation_notes():
                 out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, **decoding,
                                           output_logits=True, return_dict_in_generate=True,
                                           pad_token_id=self.tokenizer.pad_token_id)

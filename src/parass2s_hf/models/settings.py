@@ -124,3 +124,27 @@ def load_kwargs(settings: LoadSettings, quantize: bool = False) -> dict:
     if quantize and settings.load_in_4bit:
         kwargs["quantization_config"] = quantization_config(load_in_4bit=True)
     return kwargs
+
+
+CPU_4BIT_BLOCK = 64
+"""bitsandbytes' CPU kernels (on CPUs with AVX512-BF16) repack a 4-bit layer's weights in blocks of this many inputs
+when it first runs without gradients."""
+
+
+def check_cpu_4bit(model, model_id: str, role: str) -> None:
+    """Refuse a 4-bit model on a CPU whose quantised layers bitsandbytes cannot run there: a layer whose input size
+    is not a multiple of `CPU_4BIT_BLOCK` fails at its first inference with a bare `shape '[32, 0]' is invalid`.
+
+    Raises:
+        `ValueError`: naming the model, the first such layer and what to do.
+    """
+    for name, module in model.named_modules():
+        if not getattr(module, "support_avx512bf16_for_cpu", False) or not hasattr(module, "in_features"):
+            continue  # not a bitsandbytes 4-bit layer, or a CPU that runs the generic kernels
+        weight = getattr(module, "weight", None)
+        if weight is None or weight.device.type != "cpu" or module.in_features % CPU_4BIT_BLOCK == 0:
+            continue
+        raise ValueError(
+            f"{role} {model_id!r} cannot run in 4-bit on this CPU: layer {name!r} takes {module.in_features} inputs, "
+            f"and bitsandbytes' CPU kernels need a multiple of {CPU_4BIT_BLOCK} (a model this small gains nothing "
+            f"from 4-bit anyway). Load it without 4-bit, or run it on a GPU.")

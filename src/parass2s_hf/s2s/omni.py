@@ -23,6 +23,7 @@ import numpy as np
 from ..audio import load_audio
 from ..constants import SAMPLING_RATE
 from ..judge.prompts import AUDIO_PART
+from ..models.generation import expected_generation_notes
 from .base import S2SResponse, register_system
 from .cascade import row_seed
 
@@ -233,7 +234,7 @@ class OmniSystem:
         kwargs.update(self.generate_kwargs)
         if seed is not None:
             torch.manual_seed(seed)
-        with torch.inference_mode():
+        with torch.inference_mode(), expected_generation_notes():
             sequences, wavs = self.model.generate(**inputs, **kwargs)
         batch = sequences.shape[0]
         if torch.is_tensor(wavs):  # one waveform (batch of 1): (samples,) for Qwen2.5-Omni, (1, 1, samples) for Qwen3

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..audio import load_audio
+from ..models.generation import expected_generation_notes
 from .base import S2SResponse, register_system
 from .cascade import row_seed
 
@@ -130,7 +131,7 @@ class PolicySystem:
             if self.temperature > 0:
                 kwargs.update(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k)
                 torch.manual_seed(row_seed(self.seed, sample_index, "|".join(str(r["id"]) for r in batch)))
-            with torch.inference_mode():
+            with torch.inference_mode(), expected_generation_notes():
                 sequences = backend.model.generate(**inputs, **kwargs)
             backend._encoded()  # the tower cache holds one batch's clips only
             out += backend.tokenizer.batch_decode(sequences[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)

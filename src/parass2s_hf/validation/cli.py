@@ -3,8 +3,8 @@
 ```
 parass2s validate-judge --ratings ratings.csv                                # judge scores in a judge_score column
 parass2s validate-judge --ratings ratings.csv --run runs/omni --run runs/cascade --output validation/
-parass2s validate-judge --ratings ratings.jsonl --run runs/omni --judge-field score_expected
-parass2s validate-judge --probes --judge-mode end2end --judge-audio-llm Qwen/Qwen2-Audio-7B-Instruct --probe-rows 16
+parass2s validate-judge --ratings ratings.jsonl --run runs/omni --judge_field score_expected
+parass2s validate-judge --probes --judge_mode end2end --judge_audio_llm Qwen/Qwen2-Audio-7B-Instruct --probe_rows 16
 ```
 
 Writes `validation.json` and `validation.md` (the paper's Table 2 and Table 3 layouts with bootstrap intervals, the
@@ -21,6 +21,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from ..cli_style import HelpFormatter, add_config_file, add_verbosity, dash_aliases, examples, parse_args
 from ..evaluation.store import write_atomic, write_json
 from .probes import PROBES, probe_rows, run_probes
 from .ratings import JUDGE_FIELDS, load_pairs
@@ -215,43 +216,49 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `parass2s validate-judge`."""
     parser = argparse.ArgumentParser(
         prog="parass2s validate-judge",
-        description="Judge-human agreement (the paper's Tables 2 and 3) and probes of the judge's failure modes.")
+        description="Judge-human agreement (the paper's Tables 2 and 3) and probes of the judge's failure modes.",
+        epilog=examples(__doc__), formatter_class=HelpFormatter)
     parser.add_argument("--ratings", help="ratings file (CSV or JSONL): id, human_score (1-5); optional system, "
                                           "dimension, subset, judge_score")
     parser.add_argument("--run", action="append", default=[], help="evaluation run folder with the judge's scores "
                                                                    "(repeat for several systems)")
-    parser.add_argument("--judge-field", choices=JUDGE_FIELDS, default="score",
+    parser.add_argument("--judge_field", choices=JUDGE_FIELDS, default="score",
                         help="which run field is the judge's score (default score)")
     parser.add_argument("--output", default="validation", help="folder for validation.json and validation.md")
     parser.add_argument("--label", help="the judge's row label (default: its mode, from the runs)")
     parser.add_argument("--confidence", type=float, default=0.95, help="bootstrap confidence level (default 0.95)")
-    parser.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples (default 2000; 0: none)")
+    parser.add_argument("--n_resamples", type=int, default=2000, help="bootstrap resamples (default 2000; 0: none)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    parser.add_argument("--bootstrap-method", choices=["percentile", "BCa", "basic"], default="percentile",
+    parser.add_argument("--bootstrap_method", choices=["percentile", "BCa", "basic"], default="percentile",
                         help="interval method of pair-level correlations (default percentile; BCa falls back to "
                              "percentile where undefined)")
     probes = parser.add_argument_group("probes (with --probes)")
     probes.add_argument("--probes", action="store_true", help="run the style hallucination, position and length "
                                                               "bias probes with the judge below")
     probes.add_argument("--probe", action="append", choices=PROBES, help="run only this probe (repeatable)")
-    probes.add_argument("--probe-rows", type=int, default=8, help="benchmark rows to probe (default 8)")
-    probes.add_argument("--probe-config", default="sample", help="ParaS2SBench config of the rows (default sample)")
-    probes.add_argument("--probe-data-dir", help="data_dir of the probe config (your own renders)")
+    probes.add_argument("--probe_rows", type=int, default=8, help="benchmark rows to probe (default 8)")
+    probes.add_argument("--probe_config", default="sample", help="ParaS2SBench config of the rows (default sample)")
+    probes.add_argument("--probe_data_dir", help="data_dir of the probe config (your own renders)")
     probes.add_argument("--renderer", default="espeak-ng", help="renderer of the probe responses (default espeak-ng)")
-    probes.add_argument("--judge-mode", default="multistage", help="multistage, end2end or reward_model")
-    probes.add_argument("--judge-audio-llm", help="audio LLM checkpoint")
-    probes.add_argument("--judge-asr", help="ASR checkpoint")
-    probes.add_argument("--judge-rubric-model", help="rubric LLM checkpoint (or API model name)")
-    probes.add_argument("--judge-rubric-api-base", help="OpenAI-compatible endpoint of the rubric LLM")
-    probes.add_argument("--judge-max-new-tokens", type=int, help="rubric / end2end generation budget")
-    probes.add_argument("--judge-device-map", help="device map of the judge's models (e.g. auto)")
-    return parser
+    probes.add_argument("--judge_mode", default="multistage", help="multistage, end2end or reward_model")
+    probes.add_argument("--judge_audio_llm", help="audio LLM checkpoint")
+    probes.add_argument("--judge_asr_model", help="ASR checkpoint")
+    probes.add_argument("--judge_rubric_model", help="rubric LLM checkpoint (or API model name)")
+    probes.add_argument("--judge_rubric_api_base", help="OpenAI-compatible endpoint of the rubric LLM")
+    probes.add_argument("--judge_rubric_max_new_tokens", type=int, help="rubric / end2end generation budget")
+    probes.add_argument("--judge_device_map", help="device map of the judge's models (e.g. auto)")
+    add_config_file(parser)
+    add_verbosity(parser)
+    return dash_aliases(parser, RENAMED)
 
 
-JUDGE_OPTIONS = {"audio_llm": "--judge-audio-llm", "asr_model": "--judge-asr", "rubric_model": "--judge-rubric-model",
-                 "rubric_api_base": "--judge-rubric-api-base", "rubric_max_new_tokens": "--judge-max-new-tokens",
-                 "device_map": "--judge-device-map"}
-"""`JudgeConfig` field -> the option of this command that sets it (what preflight messages name)."""
+JUDGE_OPTIONS = {field: f"--judge_{field}" for field in ("audio_llm", "asr_model", "rubric_model", "rubric_api_base",
+                                                          "rubric_max_new_tokens", "device_map")}
+"""`JudgeConfig` field -> the option of this command that sets it (what preflight messages name): the same names as
+`parass2s evaluate`'s judge options."""
+
+RENAMED = {"--judge-asr": "--judge_asr_model", "--judge-max-new-tokens": "--judge_rubric_max_new_tokens"}
+"""Flags of the previous release under their old names (deprecated aliases for one release)."""
 
 
 def _judge_config_from_args(args):
@@ -259,7 +266,7 @@ def _judge_config_from_args(args):
 
     kwargs = {"mode": args.judge_mode}
     for key, option in JUDGE_OPTIONS.items():
-        value = getattr(args, option[2:].replace("-", "_"))
+        value = getattr(args, option[2:])
         if value is not None:
             kwargs[key] = value
     return JudgeConfig(**kwargs)
@@ -272,14 +279,14 @@ def _judge_from_args(args):
     from ..models import judge_checks, preflight
 
     config = _judge_config_from_args(args)
-    preflight(judge_checks(config, prefix="--judge-", names=JUDGE_OPTIONS))
+    preflight(judge_checks(config, prefix="--judge_", names=JUDGE_OPTIONS))
     return ParaS2SJudge(config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `parass2s validate-judge`; returns the exit status (0 ok, 2 bad input)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(None if argv is None else list(argv))
+    args = parse_args(build_parser(), None if argv is None else list(argv))
     try:
         if not args.ratings and not args.probes:
             raise ValueError("give --ratings (agreement with human ratings) and/or --probes (the judge's failure "

@@ -122,6 +122,7 @@ def _env(tmp_path):
     return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PYTHONUNBUFFERED": "1"}
 
 
+@pytest.mark.slow  # two CLI processes end to end (about 15 s on 2 cores); .ci/run runs the slow tests too
 def test_sigkill_mid_run_then_rerun_gives_the_same_report(tmp_path, tiny, responses):
     args = ["evaluate", "--system", "precomputed", "--responses", str(responses), "--dataset_config", "sample",
             "--batch_size", "1", *judge_args(tiny)]

@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from parass2s_hf.build.recipe import load_recipe, run_recipe
+from parass2s_hf.construct.recipe import load_recipe, run_recipe
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("recipe", nargs="?", help="a YAML recipe (see parass2s_hf.build.recipe)")
+    parser.add_argument("recipe", nargs="?", help="a YAML recipe (see parass2s_hf.construct.recipe)")
     parser.add_argument("--config", dest="recipe_file", metavar="FILE", help="the recipe, as every script takes it")
     parser.add_argument("--stages", nargs="+", help="only these stages")
     parser.add_argument("--overwrite", action="store_true", help="redo stages whose settings changed")

@@ -10,7 +10,7 @@ from build_helpers import ScriptedLLM, serve_scripted_llm
 from conftest import load_example
 
 from parass2s_hf import cli
-from parass2s_hf.build import WorkDir
+from parass2s_hf.construct import WorkDir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEY = "PARASS2S_BUILD_TEST_KEY"

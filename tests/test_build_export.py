@@ -10,8 +10,8 @@ import datasets
 import pytest
 
 import parass2s_hf
-from parass2s_hf.build import WorkDir
-from parass2s_hf.build.export import MARKER_FILE, ExportConfig, run_export
+from parass2s_hf.construct import WorkDir
+from parass2s_hf.construct.export import MARKER_FILE, ExportConfig, run_export
 from parass2s_hf.render import format_reply, get_renderer
 
 RENDERER = get_renderer("espeak-ng")
@@ -99,7 +99,7 @@ def make_work(path, mode, records, fail=None, voice_split=None, extra_dropped=Tr
                 _clip(work, rid, f"{rid}-{style}-reply", "reply", per["reference_reply_style"],
                       per["reference_reply"], split, fail, vsplit)
     for stage, n in (("generate", len(records)), ("filter", len(records))):
-        work.record_summary(parass2s_hf.build.StageSummary(stage, n, n))
+        work.record_summary(parass2s_hf.construct.StageSummary(stage, n, n))
     return work
 
 
@@ -178,7 +178,7 @@ def test_render_failure_and_missing_verify_are_named(tmp_path):
 def test_a_dimension_without_test_rows_is_warned_about(tmp_path, caplog):
     work = make_work(tmp_path / "w", "benchmark", [BENCH_RECORDS[2]], extra_dropped=False)
     out = tmp_path / "out"
-    with caplog.at_level("WARNING", logger="parass2s_hf.build.export"):
+    with caplog.at_level("WARNING", logger="parass2s_hf.construct.export"):
         run_export(work, ExportConfig(out=str(out), parquet=False))
     assert "no emotion pair has a test split" in caplog.text
     assert "No emotion test rows" in (out / "README.md").read_text()

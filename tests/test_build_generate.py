@@ -10,12 +10,12 @@ import pytest
 from build_helpers import SCRIPTED_TEXTS, ScriptedLLM, serve_scripted_llm
 
 from parass2s_hf.bench.text_lint import MAX_JACCARD, check_record, jaccard, word_set
-from parass2s_hf.build import WorkDir
-from parass2s_hf.build.filter import FilterConfig, parse_verdict, run_filter
-from parass2s_hf.build.generate import GenerateConfig, assign_splits, parse_records, run_generate
-from parass2s_hf.build.llm import BuildLLM, make_llm
-from parass2s_hf.build.prompts import FILTER_TESTS, OutputParseError, filter_messages, generation_messages
 from parass2s_hf.constants import REPLY_STYLES, STYLES
+from parass2s_hf.construct import WorkDir
+from parass2s_hf.construct.filter import FilterConfig, parse_verdict, run_filter
+from parass2s_hf.construct.generate import GenerateConfig, assign_splits, parse_records, run_generate
+from parass2s_hf.construct.llm import BuildLLM, make_llm
+from parass2s_hf.construct.prompts import FILTER_TESTS, OutputParseError, filter_messages, generation_messages
 
 KEY_ENV = "PARASS2S_BUILD_TEST_KEY"
 

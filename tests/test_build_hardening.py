@@ -12,14 +12,14 @@ from build_helpers import ScriptedLLM, serve_scripted_llm
 from test_build_render import TEXTS, record, verdicts
 
 from parass2s_hf import cli
-from parass2s_hf.build import WorkDir
-from parass2s_hf.build.cli import build_parser
-from parass2s_hf.build.export import ExportConfig, run_export
-from parass2s_hf.build.filter import FilterConfig, run_filter
-from parass2s_hf.build.generate import GenerateConfig, run_generate
-from parass2s_hf.build.recipe import load_recipe
-from parass2s_hf.build.render_stage import RenderConfig, run_render
-from parass2s_hf.build.verify import VerifyConfig, run_verify
+from parass2s_hf.construct import WorkDir
+from parass2s_hf.construct.cli import build_parser
+from parass2s_hf.construct.export import ExportConfig, run_export
+from parass2s_hf.construct.filter import FilterConfig, run_filter
+from parass2s_hf.construct.generate import GenerateConfig, run_generate
+from parass2s_hf.construct.recipe import load_recipe
+from parass2s_hf.construct.render_stage import RenderConfig, run_render
+from parass2s_hf.construct.verify import VerifyConfig, run_verify
 
 KEY = "PARASS2S_BUILD_TEST_KEY"
 CLIP = "emotion-test-0000-happy"

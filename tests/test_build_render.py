@@ -12,9 +12,9 @@ import soundfile as sf
 from http_stub import serve_http
 
 from parass2s_hf.audio import load_audio
-from parass2s_hf.build import WorkDir
-from parass2s_hf.build.render_stage import RenderConfig, assign_voice_splits, pick_voice_key, run_render
-from parass2s_hf.build.verify import VerifyConfig, run_verify, word_error_rate
+from parass2s_hf.construct import WorkDir
+from parass2s_hf.construct.render_stage import RenderConfig, assign_voice_splits, pick_voice_key, run_render
+from parass2s_hf.construct.verify import VerifyConfig, run_verify, word_error_rate
 from parass2s_hf.render import get_renderer
 from parass2s_hf.render.espeak import EspeakRenderer
 from parass2s_hf.render.openai_speech import STYLE_INSTRUCTIONS, OpenAISpeechRenderer

@@ -15,7 +15,7 @@ import yaml
 from test_report import _write_run, all_six
 
 from parass2s_hf import cli
-from parass2s_hf.build.cli import build_parser as build_build_parser
+from parass2s_hf.construct.cli import build_parser as build_build_parser
 from parass2s_hf.evaluation import cli as evaluation_cli
 from parass2s_hf.validation.cli import build_parser as build_validation_parser
 

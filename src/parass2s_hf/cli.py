@@ -127,7 +127,7 @@ def main(argv=None) -> int:
 
         return report_main(argv[1:])
     if argv and argv[0] == "build":
-        from .build.cli import main as build_main
+        from .construct.cli import main as build_main
 
         return build_main(argv[1:])
     if argv and argv[0] == "validate-judge":

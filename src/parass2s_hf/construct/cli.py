@@ -1,4 +1,4 @@
-"""`parass2s build`: the construction pipeline from the command line (see `parass2s_hf.build`).
+"""`parass2s build`: the construction pipeline from the command line (see `parass2s_hf.construct`).
 
 Bad input (a damaged stage file, `build.json` or recipe, a path leading outside the work folder, settings that differ
 from the last run's, ...) is reported as one line, `parass2s build: error: <what, where, what to do>`, exit code 2.

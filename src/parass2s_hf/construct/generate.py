@@ -1,9 +1,9 @@
 """The generate stage (paper Part 1, step 1): an LLM writes candidate records in the text layer's format.
 
 ```python
->>> from parass2s_hf.build import WorkDir
->>> from parass2s_hf.build.generate import GenerateConfig, run_generate
->>> from parass2s_hf.build.llm import make_llm
+>>> from parass2s_hf.construct import WorkDir
+>>> from parass2s_hf.construct.generate import GenerateConfig, run_generate
+>>> from parass2s_hf.construct.llm import make_llm
 >>> run_generate(WorkDir("work/emo"), GenerateConfig(dimension="emotion", n=500), make_llm("Qwen/Qwen2.5-7B-Instruct"))
 {'stage': 'generate', 'in': 531, 'out': 500, 'dropped': {'style cue': 17, 'near-duplicate': 9, ...}, ...}
 ```
@@ -424,7 +424,7 @@ def run_generate(work: WorkDir, config: GenerateConfig, llm: BuildLLM | None = N
         none), `out` = records kept, `dropped` = the rest by reason kind, `already_done` = lines from earlier runs.
     """
     if llm is None:
-        raise ValueError("run_generate needs an LLM: pass llm=make_llm(<model>) (see parass2s_hf.build.llm).")
+        raise ValueError("run_generate needs an LLM: pass llm=make_llm(<model>) (see parass2s_hf.construct.llm).")
     work = work.repairing(repair)
     work.begin("generate", {**dataclasses.asdict(config), "llm": getattr(llm, "name", type(llm).__name__)},
                overwrite=overwrite)

@@ -435,8 +435,8 @@ def run_export(work: WorkDir, config: ExportConfig, api=None, *, overwrite: bool
     Example:
     ```python
     >>> import parass2s_hf
-    >>> from parass2s_hf.build import WorkDir
-    >>> from parass2s_hf.build.export import ExportConfig, run_export
+    >>> from parass2s_hf.construct import WorkDir
+    >>> from parass2s_hf.construct.export import ExportConfig, run_export
     >>> run_export(WorkDir("work/emo"), ExportConfig(out="data/emo"))
     >>> parass2s_hf.load_parass2sbench("emotion", split="test", data_dir="data/emo")
     ```

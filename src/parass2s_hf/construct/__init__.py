@@ -21,7 +21,7 @@ __all__ = ["MODES", "STAGES", "StageSummary", "WorkDir", "run_recipe"]
 
 
 def run_recipe(*args, **kwargs):
-    """See `parass2s_hf.build.recipe.run_recipe` (imported lazily: the stages pull in models and renderers)."""
+    """See `parass2s_hf.construct.recipe.run_recipe` (imported lazily: the stages pull in models and renderers)."""
     from .recipe import run_recipe as run
 
     return run(*args, **kwargs)

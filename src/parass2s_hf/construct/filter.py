@@ -163,7 +163,7 @@ def run_filter(work: WorkDir, config: FilterConfig, llm: BuildLLM | None = None,
     from ..progress import progress
 
     if llm is None:
-        raise ValueError("run_filter needs an LLM: pass llm=make_llm(<model>) (see parass2s_hf.build.llm).")
+        raise ValueError("run_filter needs an LLM: pass llm=make_llm(<model>) (see parass2s_hf.construct.llm).")
     work = work.repairing(repair)
     work.begin("filter", {**dataclasses.asdict(config), "llm": getattr(llm, "name", type(llm).__name__)},
                overwrite=overwrite)

@@ -15,7 +15,7 @@ from conftest import tone
 from parass2s_hf.constants import SCORE_MIN
 from parass2s_hf.evaluation import EvaluationConfig, EvaluationRunner
 from parass2s_hf.evaluation.records import subset_of
-from parass2s_hf.evaluation.store import JsonlLog
+from parass2s_hf.io import JsonlLog
 from parass2s_hf.judge import JudgeConfig
 from parass2s_hf.judge.items import JudgeResult
 from parass2s_hf.s2s import S2SResponse

@@ -14,7 +14,7 @@ import soundfile as sf
 from conftest import tone
 
 from parass2s_hf import cli
-from parass2s_hf.evaluation.store import JsonlLog
+from parass2s_hf.io import JsonlLog
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEADER = "| system | age | emotion | gender | sarcasm | synth avg | IEMOCAP | MELD | real avg | overall |"

@@ -14,7 +14,16 @@ import soundfile as sf
 from conftest import tone
 from test_evaluation import ScriptedJudge, results, run
 
-from parass2s_hf.io import FolderLock, FolderLockedError, JsonlLog, file_hash, folder_signature, hash_cache_file
+from parass2s_hf.io import (
+    FolderLock,
+    FolderLockedError,
+    JsonlLog,
+    file_hash,
+    folder_signature,
+    hash_cache_file,
+    iter_jsonl,
+    read_jsonl,
+)
 
 
 def open_lines(path):
@@ -141,3 +150,58 @@ def test_the_lock_is_released_when_the_holder_finishes(tmp_path):
     started = time.time()
     with FolderLock(tmp_path / "x"):
         assert time.time() - started < 1
+
+
+# ------------------------------------------------------------------------------------------ iter_jsonl, read_jsonl
+
+
+def test_read_jsonl_skips_blank_lines_and_numbers_lines_as_an_editor_does(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"id": "a"}\n\n   \r\n{"id": "b"}')  # a byte-order mark, blank lines, no last newline
+    assert read_jsonl(path) == [{"id": "a"}, {"id": "b"}]
+    assert list(iter_jsonl(path)) == [(1, {"id": "a"}), (4, {"id": "b"})]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('{"id": "a", "audio": "a.wav"}\n\n{"id": "b",\n', r"rows.jsonl, line 3: not valid JSON: Expecting"),
+    ('{"id": "a", "audio": "a.wav"}\n[1, 2]\n', r"rows.jsonl, line 2: expected a JSON object, got list\."),
+    ('{"id": "a", "audio": "a.wav"}\n{"id": "b", "audio": " "}\n',
+     r"rows.jsonl, line 2: missing or empty field\(s\) \['audio'\] \(id 'b'\); every line of the manifest needs"),
+    ('{"audio": "a.wav", "id": null}\n', r"rows.jsonl, line 1: missing or empty field\(s\) \['id'\];"),
+])
+def test_read_jsonl_names_the_file_and_line_of_a_damaged_or_incomplete_record(tmp_path, text, message):
+    path = tmp_path / "rows.jsonl"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        read_jsonl(path, "manifest", required=("id", "audio"))
+    assert path.read_text() == text  # a file someone wrote is never changed
+
+
+def test_iter_jsonl_gives_a_line_before_reading_the_next(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"id": "a"}\n{not json\n')
+    lines = iter_jsonl(path)
+    assert next(lines) == (1, {"id": "a"})  # a caller's own check of line 1 runs (and names it) before line 2's error
+    with pytest.raises(ValueError, match=r"rows.jsonl, line 2: not valid JSON"):
+        next(lines)
+
+
+def test_read_jsonl_names_a_missing_file_and_one_that_is_not_utf8(tmp_path):
+    with pytest.raises(ValueError, match=r"absent.jsonl: no such ratings file"):
+        read_jsonl(tmp_path / "absent.jsonl", "ratings file")
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes('{"id": "caf\xe9"}\n'.encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin.jsonl: not UTF-8 text .*save it as UTF-8"):
+        read_jsonl(latin, "ratings file")
+
+
+def test_read_jsonl_can_skip_what_a_crash_tore_for_a_cache(tmp_path):
+    path = tmp_path / "perception.jsonl"
+    text = '{"k": "a", "v": "hello"}\n{"v": "no key"}\n{"k": "b", "v": ""}\n{"k": "c", "v": "cut sh'
+    path.write_text(text)
+    assert read_jsonl(path, required=("k",), skip_damaged=True) == [{"k": "a", "v": "hello"}, {"k": "b", "v": ""}]
+    assert path.read_text() == text
+
+    from parass2s_hf.judge.perception import PerceptionCache
+
+    assert PerceptionCache(str(tmp_path)).values == {"a": "hello", "b": ""}

@@ -117,7 +117,7 @@ def test_the_runner_records_a_too_short_response_as_empty(tmp_path, sample_test)
     from test_evaluation import ScriptedSystem
 
     from parass2s_hf.evaluation import EvaluationConfig, EvaluationRunner
-    from parass2s_hf.evaluation.store import JsonlLog
+    from parass2s_hf.io import JsonlLog
     from parass2s_hf.s2s import S2SResponse
 
     class Beeps(ScriptedSystem):

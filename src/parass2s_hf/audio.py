@@ -455,7 +455,8 @@ def _riff_truncation(stream: Any, total: int) -> str | None:
             ds64_data_size = int.from_bytes(stream.read(16)[8:16], "little")
         elif chunk == b"fmt " and size >= 16:
             fmt = stream.read(min(size, 26))
-            tag, block_align = int.from_bytes(fmt[0:2], "little"), int.from_bytes(fmt[12:14], "little")
+            tag = int.from_bytes(fmt[0:2], "little")
+            block_align = int.from_bytes(fmt[12:14], "little")
             if tag == 0xFFFE and len(fmt) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the sub-format GUID opens with the tag
                 tag = int.from_bytes(fmt[24:26], "little")
         elif chunk == b"data":

@@ -60,7 +60,8 @@ class _Deprecated(argparse.Action):
         super().__init__([alias], target.dest, nargs=target.nargs, const=target.const, default=target.default,
                          type=target.type, choices=target.choices, required=False, help=argparse.SUPPRESS,
                          metavar=target.metavar)
-        self.target, self.option = target, option
+        self.target = target
+        self.option = option
 
     def __call__(self, parser, namespace, values, option_string=None):
         _say(f"{parser.prog}: {option_string} is deprecated and goes in the next release: use {self.option}")

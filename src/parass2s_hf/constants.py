@@ -1,4 +1,4 @@
-"""Constants shared by every part of parass2s_hf (design.md, "Contracts between the parts")."""
+"""Constants shared by every part of parass2s_hf (docs/architecture.md, "Contracts between the parts")."""
 
 SAMPLING_RATE = 16_000
 """Sampling rate of every waveform that leaves the audio door, in Hz."""

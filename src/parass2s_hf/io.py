@@ -1,6 +1,7 @@
-"""The one I/O module: crash-safe JSONL logs (with `repair`), atomic writes, content hashes of files (cached by
-modification time), paths that must stay inside their folder, JSON and YAML files read with errors that name them,
-and the exclusive lock of a folder that one process works in.
+"""The one I/O module: JSONL files read with errors that name the line (`iter_jsonl`), crash-safe JSONL logs
+(`JsonlLog`, with `repair`), atomic writes, content hashes of files (cached by modification time), paths that must stay
+inside their folder, JSON and YAML files read with errors that name them, and the exclusive lock of a folder that one
+process works in.
 
 A run can be killed at any moment (`kill -9` included). Each finished item is one JSON line, written with a single
 `write` and flushed to disk before the next item starts; a line cut short by a crash is the only damage a crash can
@@ -11,6 +12,7 @@ elsewhere (a disk fault, a hand edit) is an error naming the file and the line, 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -18,7 +20,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +36,75 @@ def parse_record(line: str) -> tuple[dict | None, str]:
     if not isinstance(record, dict):
         return None, f"a JSON {type(record).__name__}, not an object"
     return record, ""
+
+
+def _numbered_records(lines: Iterable[str]) -> Iterator[tuple[int, str, dict | None, str]]:
+    """`(line number, line, record, problem)` of each non-blank line (numbered from 1, blank lines counted), as
+    `parse_record` reads it."""
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            yield number, line, *parse_record(line)
+
+
+def _missing(record: dict, required: Sequence[str]) -> list[str]:
+    """The `required` fields of `record` that are absent, `None` or a blank string."""
+    return [name for name in required
+            if record.get(name) is None or (isinstance(record[name], str) and not record[name].strip())]
+
+
+def iter_jsonl(path: str | os.PathLike, what: str = "file", required: Sequence[str] = (), *,
+               skip_damaged: bool = False) -> Iterator[tuple[int, dict]]:
+    """`(line number, record)` of each record of a JSONL file (one JSON object a line), checked: the one reader of
+    JSONL files that the program does not append to itself (for those, see `JsonlLog`).
+
+    Records come one at a time, so a caller's own checks of a record run before the next line is read: of several
+    problems, the one on the first line is named. Blank lines are skipped; line numbers count them, so a number is the
+    line an editor shows. A leading byte-order mark is dropped. The file is never changed.
+
+    Args:
+        path (`str` or `os.PathLike`): the file.
+        what (`str`, *optional*, defaults to `"file"`): what the file is, in messages (e.g. `"ratings file"`).
+        required (`Sequence[str]`, *optional*, defaults to `()`): fields every record must have, neither `None` nor
+            a blank string.
+        skip_damaged (`bool`, *optional*, defaults to `False`): skip a line that is not a JSON object or lacks a
+            `required` field instead of raising (and read bytes that are not UTF-8 as U+FFFD): for a cache, where
+            such a line (e.g. one torn by a crash) only costs recomputing its value.
+
+    Raises:
+        `ValueError`: a missing file, one that is not UTF-8 text, a line that is not a JSON object, or a record
+            without a `required` field; naming the file and, for a line, its number.
+
+    Example:
+
+    ```python
+    >>> for line, row in iter_jsonl("metadata.jsonl", "metadata file", required=("id", "file_name")):
+    ...     print(line, row)
+    1 {'id': 'emotion-test-0001-happy', 'file_name': 'clips/emotion-test-0001-happy.wav'}
+    ```
+    """
+    path = os.fspath(path)
+    skipped = 0
+    lines = _read_text(path, what, errors="replace" if skip_damaged else "strict").split("\n")
+    for number, line, record, problem in _numbered_records(lines):
+        if record is None and not problem.startswith("not valid JSON"):
+            problem = f"expected a JSON object, got {type(json.loads(line)).__name__}"
+        if not problem and (missing := _missing(record, required)):
+            named = "" if "id" in missing or record.get("id") is None else f" (id {record['id']!r})"
+            problem = f"missing or empty field(s) {missing}{named}; every line of the {what} needs {list(required)}"
+        if not problem:
+            yield number, record
+        elif skip_damaged:
+            skipped += 1
+        else:
+            raise ValueError(f"{path}, line {number}: {problem}.")
+    if skipped:
+        logger.debug("%s: skipped %d damaged line(s) of the %s", path, skipped, what)
+
+
+def read_jsonl(path: str | os.PathLike, what: str = "file", required: Sequence[str] = (), *,
+               skip_damaged: bool = False) -> list[dict]:
+    """The records of a JSONL file, read whole: `iter_jsonl` (see there for the arguments) without line numbers."""
+    return [record for _, record in iter_jsonl(path, what, required, skip_damaged=skip_damaged)]
 
 
 class JsonlLog:
@@ -79,17 +150,14 @@ class JsonlLog:
             return
         records, bad = [], []
         with open(self.path, encoding="utf-8", errors="replace") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                record, problem = parse_record(line)
-                if problem:
-                    if not self.repair:
-                        raise ValueError(f"{self.path}, line {number}: not a valid record ({problem}); "
-                                         + REPAIR_ADVICE.format(rejected=self.rejected_path) + ".")
+            for number, line, record, problem in _numbered_records(f):
+                if not problem:
+                    records.append(record)
+                elif self.repair:
                     bad.append((number, line))
-                    continue
-                records.append(record)
+                else:
+                    raise ValueError(f"{self.path}, line {number}: not a valid record ({problem}); "
+                                     + REPAIR_ADVICE.format(rejected=self.rejected_path) + ".")
         if bad:
             self._move_damaged(bad)
         yield from records
@@ -128,31 +196,40 @@ def write_json(path: str | os.PathLike, obj) -> None:
     write_atomic(path, (json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n").encode())
 
 
-def read_json(path: str | os.PathLike, what: str = "file"):
-    """A JSON file's content; `ValueError` naming the file (and `what` it is) when it is missing or damaged."""
-    path = os.fspath(path)
+def _read_text(path: str, what: str, errors: str = "strict") -> str:
+    """The content of `path` as UTF-8 text (a leading byte-order mark dropped, any line end read as a newline); a missing
+    file, or bytes that are not UTF-8, raise `ValueError` naming the file and `what` it is."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        with open(path, encoding="utf-8-sig", errors=errors) as f:
+            return f.read()
     except FileNotFoundError:
         raise ValueError(f"{path}: no such {what}.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: the {what} is damaged, not valid JSON ({e}).") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text ({e}); the {what} is damaged, or was saved in another "
+                         f"encoding: save it as UTF-8.") from None
+
+
+def read_json(path: str | os.PathLike, what: str = "file"):
+    """A JSON file's content; `ValueError` naming the file (and `what` it is) when it is missing or damaged."""
+    return _read_document(os.fspath(path), what, "JSON")
 
 
 def read_yaml(path: str | os.PathLike, what: str = "file"):
-    """A YAML file's content; `ValueError` naming the file when it is missing or not valid YAML."""
+    """A YAML file's content; `ValueError` naming the file (and the line) when it is missing or not valid YAML."""
+    return _read_document(os.fspath(path), what, "YAML")
+
+
+def _read_document(path: str, what: str, kind: str):
     import yaml
 
-    path = os.fspath(path)
+    text = _read_text(path, what)
     try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such {what}.") from None
-    except yaml.YAMLError as e:
-        where = getattr(e, "problem_mark", None)
-        at = f", line {where.line + 1}" if where is not None else ""
+        return json.loads(text) if kind == "JSON" else yaml.safe_load(text)
+    except json.JSONDecodeError as e:  # the program's own files: damage, not a typo
+        raise ValueError(f"{path}: the {what} is damaged, not valid JSON ({e}).") from None
+    except yaml.YAMLError as e:  # written by hand: the line to fix
+        mark = getattr(e, "problem_mark", None)
+        at = f", line {mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ValueError(f"{path}{at}: the {what} is not valid YAML ({problem}).") from None
 
@@ -201,13 +278,11 @@ def _hash_cache() -> dict:
         _HASHES = {}
         path = hash_cache_file()
         if os.path.isfile(path):
-            with open(path, encoding="utf-8", errors="replace") as f:
-                for line in f:
-                    try:
-                        entry = json.loads(line)
-                        _HASHES[(entry["path"], entry["size"], entry["mtime_ns"])] = entry["sha256"]
-                    except (ValueError, KeyError, TypeError):
-                        continue  # a torn or foreign line: that file is hashed again
+            # A torn or foreign line is skipped: that file is hashed again.
+            for entry in read_jsonl(path, "hash cache", required=("path", "size", "mtime_ns", "sha256"),
+                                    skip_damaged=True):
+                with contextlib.suppress(TypeError):  # a value that cannot be a key (a list): hashed again too
+                    _HASHES[(entry["path"], entry["size"], entry["mtime_ns"])] = entry["sha256"]
     return _HASHES
 
 

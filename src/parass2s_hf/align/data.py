@@ -95,7 +95,9 @@ class LazyPromptCheck:
     def __init__(self, audio_column: str = "audio", max_seconds: float = 60.0, drop: bool = False):
         from collections import Counter
 
-        self.audio_column, self.max_seconds, self.drop = audio_column, max_seconds, drop
+        self.audio_column = audio_column
+        self.max_seconds = max_seconds
+        self.drop = drop
         self.dropped = Counter()
         self.seen = 0
 

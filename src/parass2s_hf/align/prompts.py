@@ -1,4 +1,4 @@
-"""The policy's prompt: a spoken query in, a reply in the `[style: ...]` format out (design.md, "Reply format").
+"""The policy's prompt: a spoken query in, a reply in the `[style: ...]` format out (docs/architecture.md, "Reply format").
 
 The same conversation is used for the SFT warm-up and for GRPO, so the policy sees one format throughout.
 """

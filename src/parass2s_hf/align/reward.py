@@ -78,9 +78,15 @@ class ParaS2SReward:
                  render_workers: int | None = None):
         self.judge = judge
         self.renderer = get_renderer(renderer, **(renderer_kwargs or {})) if isinstance(renderer, str) else renderer
-        self.audio_column, self.reward_field, self.fallback_to_score = audio_column, reward_field, fallback_to_score
-        self.voice_key, self.render_workers = voice_key, render_workers
-        self.missing, self.empty, self.reply_styles, self.timings = Counter(), Counter(), Counter(), Counter()
+        self.audio_column = audio_column
+        self.reward_field = reward_field
+        self.fallback_to_score = fallback_to_score
+        self.voice_key = voice_key
+        self.render_workers = render_workers
+        self.missing = Counter()  # completions whose reward is missing, by reason
+        self.empty = Counter()  # completions spoken as empty responses, by reason
+        self.reply_styles = Counter()  # the reply styles the policy chose
+        self.timings = Counter()  # seconds per stage of the last call (render, judge)
 
     def _queries(self, audios: list) -> list:
         """Each distinct prompt's audio loaded once (the G completions of a group share their prompt's audio)."""
@@ -108,8 +114,8 @@ class ParaS2SReward:
             values = columns.get(name)
             return list(values) if values is not None else [None] * n
 
-        dimensions, styles, texts, requirements = column("dimension"), column("style"), column("text"), \
-            column("requirement")
+        dimensions, styles = column("dimension"), column("style")
+        texts, requirements = column("text"), column("requirement")
         rewards: list[float | None] = [None] * n
         items, index, jobs, spoken = [], [], [], []
         start = time.perf_counter()

@@ -2,7 +2,7 @@
 
 Stock `GRPOTrainer` (trl 1.16) carries images, not audio, to generation and to the log-prob forwards. This subclass
 overrides five private methods so that the prompt's audio reaches generation, the reference and old log-probs and
-the loss (design.md, "GRPO"):
+the loss (docs/architecture.md, "GRPO with spoken prompts"):
 
 - `_generate_and_score_completions`: decodes each row's audio once per distinct prompt, builds the policy's
   conversation, runs the processor (audio placeholders expanded, log-mel features), and keeps the features beside the
@@ -116,7 +116,6 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
         if reward_funcs is None:
             reward_funcs = [self._default_reward(args, judge)]
         self._audio_ctx = None
-        self._rows = None
         self.audio_forwards = 0
         """Policy/reference forwards that received the prompt audio (a test checks every forward does)."""
         super().__init__(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_dataset,

@@ -28,7 +28,7 @@ import os
 from collections.abc import Mapping, Sequence
 
 from ..constants import DIMENSIONS, SAMPLING_RATE, STYLES
-from ..io import files_fingerprint, resolve_inside
+from ..io import files_fingerprint, iter_jsonl, resolve_inside
 
 logger = logging.getLogger(__name__)
 
@@ -185,11 +185,10 @@ def _data_files(folder: str) -> list[str]:
 def _metadata_rows(path: str):
     """(line or row number, record) of a metadata file; `ValueError` naming the file and line when it is damaged.
 
-    (Not `io.JsonlLog`: that reader of the program's own logs cuts a last line without a newline, which in a
-    hand-written metadata file is a whole row, and it would rewrite the user's file.)
+    JSONL through `io.iter_jsonl`, not `io.JsonlLog`: that reader of the program's own logs cuts a last line without a
+    newline, which in a hand-written metadata file is a whole row, and it would rewrite the user's file.
     """
     import csv
-    import json
 
     if path.endswith(".parquet"):
         import pyarrow
@@ -201,26 +200,16 @@ def _metadata_rows(path: str):
             raise ValueError(f"{path}: not a readable Parquet file ({e}).") from None
         yield from enumerate(table.to_pylist(), 1)
         return
-    try:
-        with open(path, encoding="utf-8-sig", newline="" if path.endswith(".csv") else None) as f:
-            if path.endswith(".csv"):
+    if path.endswith(".csv"):
+        try:
+            with open(path, encoding="utf-8-sig", newline="") as f:
                 reader = csv.DictReader(f)
                 for record in reader:
                     yield reader.line_num, record
-                return
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except ValueError as e:
-                    raise ValueError(f"{path}, line {number}: not valid JSON ({e}).") from None
-                if not isinstance(record, dict):
-                    raise ValueError(f"{path}, line {number}: expected a JSON object, got "  # noqa: TRY004
-                                     f"{type(record).__name__}.")
-                yield number, record
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not UTF-8 text ({e}).") from None
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path}: not UTF-8 text ({e}).") from None
+        return
+    yield from iter_jsonl(path, "metadata file")
 
 
 def _check_metadata(path: str) -> None:

@@ -62,7 +62,9 @@ class AnalyzerPredictor:
         self.backend = AudioClassifierBackend(model_path, LoadSettings(device_map=self.device, batch_size=batch_size))
         self.model, self.extractor = self.backend.model, self.backend.extractor
         self.labels = [str(self.model.config.id2label[i]).lower() for i in range(self.model.config.num_labels)]
-        self.model_path, self.batch_size, self.max_seconds = model_path, batch_size, max_seconds
+        self.model_path = model_path
+        self.batch_size = batch_size
+        self.max_seconds = max_seconds
 
     def __call__(self, arrays: Sequence[np.ndarray]) -> list[str]:
         if self.max_seconds:

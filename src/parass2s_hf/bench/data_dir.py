@@ -1,4 +1,4 @@
-"""Reading a `data_dir`: `metadata.jsonl` plus audio files (design.md, "`data_dir` layout").
+"""Reading a `data_dir`: `metadata.jsonl` plus audio files (the dataset card, "The `data_dir` layout").
 
 Each line of `metadata.jsonl` holds a benchmark row's fields except `audio`, plus `file_name`, a path relative
 to `data_dir` that must stay inside it. The same folder loads with `load_dataset("audiofolder")`. Everything
@@ -7,13 +7,13 @@ wrong is an error naming the line or the file: nothing is silently skipped.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections import defaultdict
 from collections.abc import Sequence
 
 from ..constants import DIMENSIONS, SPLITS, STYLES
+from ..io import iter_jsonl
 from .features import ROW_FIELDS
 
 logger = logging.getLogger(__name__)
@@ -56,21 +56,11 @@ def read_metadata(data_dir: str | os.PathLike, dimensions: Sequence[str] = DIMEN
             f"and a 'file_name' relative to data_dir (see the dataset card, 'data_dir layout')."
         )
     rows, extra_fields = [], set()
-    with open(meta_path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{meta_path}, line {n}"
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataDirError(f"{where}: not valid JSON ({e.msg}).") from e
-            if not isinstance(raw, dict):
-                raise DataDirError(f"{where}: expected a JSON object, got {type(raw).__name__}.")
-            row = _check_row(raw, where, root)
-            extra_fields |= set(raw) - set(ROW_FIELDS) - {"file_name"}
-            if row["dimension"] in dimensions:
-                rows.append(row)
+    for n, raw in _metadata_lines(meta_path):
+        row = _check_row(raw, f"{meta_path}, line {n}", root)
+        extra_fields |= set(raw) - set(ROW_FIELDS) - {"file_name"}
+        if row["dimension"] in dimensions:
+            rows.append(row)
     if extra_fields:
         logger.info("%s: fields not in the benchmark row are ignored: %s", meta_path, sorted(extra_fields))
     if not rows:
@@ -84,6 +74,15 @@ def read_metadata(data_dir: str | os.PathLike, dimensions: Sequence[str] = DIMEN
     if require_pairs:
         _check_pairs(rows, meta_path)
     return rows
+
+
+def _metadata_lines(meta_path: str):
+    """`(line number, record)` of each line, read as it is checked (the first bad line is the one named); the reader's
+    errors as `DataDirError`. The fields are checked by `_check_row`, which also checks their types."""
+    try:
+        yield from iter_jsonl(meta_path, "metadata file")
+    except ValueError as e:
+        raise DataDirError(str(e)) from None
 
 
 def _check_row(raw: dict, where: str, root: str) -> dict:

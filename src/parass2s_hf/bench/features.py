@@ -1,4 +1,4 @@
-"""The one `Features` object of a ParaS2SBench row (design.md, "Benchmark row")."""
+"""The one `Features` object of a ParaS2SBench row (docs/architecture.md, "Benchmark row")."""
 
 import datasets
 

@@ -1,6 +1,6 @@
 """The ParaS2SBench text layer: one record per text, shipped as `data/text_layer.jsonl`.
 
-A record (design.md, "Text layer record") holds the neutral query text, the two contrasting styles and, for
+A record (docs/architecture.md, "Text layer record") holds the neutral query text, the two contrasting styles and, for
 each style, the requirement note the judge reads and a reference reply with its speaking style. The builder
 renders each record into two benchmark rows, one per style.
 """
@@ -13,7 +13,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
 
 from ..constants import DIMENSIONS
-from .text_lint import check_record, read_jsonl
+from ..io import read_jsonl
+from .text_lint import check_record
 
 TEXT_LAYER_FILE = "text_layer.jsonl"
 EXPECTED_COUNTS = {**{("test", d): 300 for d in DIMENSIONS}, **{("train", d): 100 for d in DIMENSIONS}}

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import re
 import sys
 from collections import Counter, defaultdict
@@ -21,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from ..cli_style import dash_aliases
 from ..constants import DIMENSIONS, REPLY_STYLES, STYLES
+from ..io import read_jsonl  # also the text layer's reader (`text_layer.read_text_layer`)
 
 MIN_WORDS, MAX_WORDS = 3, 30
 MAX_REPLY_WORDS = 60
@@ -218,18 +218,6 @@ def check_layer(
     return problems
 
 
-def read_jsonl(path: str) -> list[dict]:
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}, line {n}: not valid JSON ({e.msg})") from e
-    return records
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Lint a ParaS2SBench text layer.")
     parser.add_argument("files", nargs="*", metavar="FILE",
@@ -240,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Iterable[str] | None = None) -> int:
     args = build_parser().parse_args(None if argv is None else list(argv)).files
     if args:
-        records = [rec for path in args for rec in read_jsonl(path)]
+        records = [rec for path in args for rec in read_jsonl(path, "text layer file")]
         problems = check_layer(records)
     else:
         from .text_layer import EXPECTED_COUNTS, read_text_layer

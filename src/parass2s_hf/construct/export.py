@@ -7,7 +7,7 @@ parass2s build export --in work/emo --out data/emo [--push_to_hub user/name]
 Layouts of `out/` (every mode also gets `README.md`, the dataset card, and `parquet/<split>-00000-of-0000N.parquet`
 shards with the audio bytes embedded, which the card's `configs` point at):
 
-- `benchmark`: design.md's `data_dir` layout, read by the ParaS2SBench builder
+- `benchmark`: the `data_dir` layout (docs/architecture.md), read by the ParaS2SBench builder
   (`load_dataset("parass2sbench", "emotion", data_dir="data/emo")`)::
 
       metadata.jsonl                       one line per clip: the benchmark row's fields + file_name
@@ -129,128 +129,159 @@ def _clip_state(clip_id: str, rendered: dict, verified: dict) -> str | None:
     return None
 
 
-def _plan(work: WorkDir, mode: str) -> _Plan:
-    generated = {r["id"]: r for r in work.require("generate")}
-    filtered = {r["id"]: r for r in work.require("filter")}
-    rendered = {r["id"]: r for r in work.require("render")}
-    verified = {r["id"]: r for r in work.require("verify")}
-    passed = {cid: line for cid, line in rendered.items() if _clip_state(cid, rendered, verified) is None}
+class _Planner:
+    """What a mode's planner shares: the stage files read, the clips that passed render and verify, and the plan being
+    built (rows, copies, seconds, the summary, the clips accounted for). `_plan` runs one mode's `add_record` per kept
+    record, then accounts for every clip left over."""
 
-    summary = StageSummary("export", items_in=len(passed))
-    records = {rid: r for rid, r in generated.items()
-               if r.get("status") == "ok" and filtered.get(rid, {}).get("status") == "kept"}
-    accounted: set[str] = set()
-    rows, copies, seconds = [], [], []
+    def __init__(self, work: WorkDir):
+        self.work = work
+        self.generated = {r["id"]: r for r in work.require("generate")}
+        self.filtered = {r["id"]: r for r in work.require("filter")}
+        self.rendered = {r["id"]: r for r in work.require("render")}
+        self.verified = {r["id"]: r for r in work.require("verify")}
+        self.passed = {cid: line for cid, line in self.rendered.items() if self.state(cid) is None}
+        self.summary = StageSummary("export", items_in=len(self.passed))
+        self.records = {rid: r for rid, r in self.generated.items()
+                        if r.get("status") == "ok" and self.filtered.get(rid, {}).get("status") == "kept"}
+        self.accounted: set[str] = set()
+        self.rows: list[dict] = []
+        self.copies: list[tuple[str, str, str]] = []
+        self.seconds: list[float] = []
 
-    def drop(clip_id, reason):
-        summary.dropped[reason] += 1
-        accounted.add(clip_id)
+    def state(self, clip_id: str) -> str | None:
+        return _clip_state(clip_id, self.rendered, self.verified)
 
-    def take(*clip_ids):
-        accounted.update(clip_ids)
-        summary.items_out += len(clip_ids)
+    def drop(self, clip_id: str, reason: str) -> None:
+        self.summary.dropped[reason] += 1
+        self.accounted.add(clip_id)
 
-    def source(clip_id):
-        line = rendered[clip_id]
-        path = work.clip_path(line)  # never a file from outside the work folder (it would be exported, uploaded)
+    def drop_passed(self, clip_ids, reason: str) -> None:
+        """Drop those of `clip_ids` that passed render and verify (the others were counted by their stage)."""
+        for cid in clip_ids:
+            if cid in self.passed:
+                self.drop(cid, reason)
+
+    def source(self, clip_id: str) -> str:
+        line = self.rendered[clip_id]
+        path = self.work.clip_path(line)  # never a file from outside the work folder (it would be exported, uploaded)
         if not os.path.isfile(path):
-            raise ValueError(f"{work.path}: the audio of clip {clip_id!r} ({line['file_name']}) is missing; rerun "
+            raise ValueError(f"{self.work.path}: the audio of clip {clip_id!r} ({line['file_name']}) is missing; rerun "
                              f"`parass2s build render` on this folder (it renders clips whose file is missing again), "
                              f"then `parass2s build verify`.")
         return path
 
-    def out_name(folder, clip_id, path):
+    @staticmethod
+    def out_name(folder: str, clip_id: str, path: str) -> str:
         return f"{folder}/{clip_id}{os.path.splitext(path)[1] or '.flac'}"
 
-    def add(row, clips, secs):
+    def duration(self, clip_id: str) -> float:
+        return float(self.rendered[clip_id].get("seconds") or 0.0)
+
+    def add(self, row: dict, clips: list[tuple[str, str, str]]) -> None:
         """One output row; `clips` are (clip id, source path, path in out/)."""
-        rows.append(row)
-        copies.extend(clips)
-        seconds.append(secs)
-        take(*(cid for cid, _, _ in clips))
+        self.rows.append(row)
+        self.copies.extend(clips)
+        self.seconds.append(sum(self.duration(cid) for cid, _, _ in clips))
+        self.accounted.update(cid for cid, _, _ in clips)
+        self.summary.items_out += len(clips)
 
-    def duration(clip_id):
-        return float(rendered[clip_id].get("seconds") or 0.0)
+    def account_for_the_rest(self, mode: str) -> None:
+        """Every passed clip no row took is dropped with its reason: nothing disappears unaccounted."""
+        for cid, line in self.passed.items():
+            if cid in self.accounted:
+                continue
+            rid = line.get("record_id")
+            if rid not in self.generated or self.generated[rid].get("status") != "ok":
+                self.drop(cid, "record not in the generate output")
+            elif self.filtered.get(rid, {}).get("status") != "kept":
+                self.drop(cid, "record not kept by the filter")
+            else:
+                self.drop(cid, f"unexpected clip id for {mode} mode")
 
+
+def _benchmark_rows(planner: _Planner, rid: str, record: dict, common: dict) -> None:
+    """`benchmark`: the record's two styled clips, both or neither (a pair is the unit of the benchmark)."""
+    ids = {style: f"{rid}-{style}" for style in record["styles"]}
+    if len(ids) != 2:
+        planner.drop_passed(ids.values(), f"record has {len(ids)} styles, a benchmark pair needs 2")
+        return
+    missing = [f"{style} {why}" for style, cid in ids.items() if (why := planner.state(cid))]
+    if missing:
+        planner.drop_passed(ids.values(), "pair incomplete: " + ", ".join(missing))
+        return
+    for style, cid in ids.items():
+        line, per_style = planner.rendered[cid], record.get("per_style", {}).get(style, {})
+        path = planner.source(cid)
+        name = planner.out_name(f"{AUDIO_DIR}/{common['split']}", cid, path)
+        row = {**common, "file_name": name, "id": cid, "pair_id": rid, "style": style,
+               "voice": line.get("voice") or "", "source": line.get("renderer") or "",
+               "requirement": per_style.get("requirement", ""),
+               "reference_reply": per_style.get("reference_reply", ""),
+               "reference_reply_style": per_style.get("reference_reply_style", "")}
+        planner.add({k: row[k] for k in BENCHMARK_COLUMNS}, [(cid, path, name)])
+
+
+def _polytone_rows(planner: _Planner, rid: str, record: dict, common: dict) -> None:
+    """`polytone`: every passed clip of the record (several voices per style), in the record's style order."""
+    styles = list(record["styles"])
+    split = common["split"]
+    passed = planner.passed
+    mine = [cid for cid, line in passed.items() if line.get("record_id") == rid]
+    for cid in sorted(mine, key=lambda c: (styles.index(passed[c]["style"]) if passed[c].get("style") in styles
+                                           else len(styles), c)):
+        line = passed[cid]
+        if line.get("style") not in styles:
+            planner.drop(cid, f"style {line.get('style')!r} not among the record's styles")
+            continue
+        path = planner.source(cid)
+        name = planner.out_name(split, cid, path)
+        row = {**common, "file_name": name[len(split) + 1:], "id": cid, "record_id": rid, "style": line["style"],
+               "voice": line.get("voice") or "", "source": line.get("renderer") or ""}
+        planner.add({k: row[k] for k in ("file_name", *POLYTONE_COLUMNS)}, [(cid, path, name)])
+
+
+def _sft_rows(planner: _Planner, rid: str, record: dict, common: dict) -> None:
+    """`sft`: one row per query style, the query clip with its reply clip (both or neither)."""
+    split = common["split"]
+    for style in record["styles"]:
+        qid, reply_id = f"{rid}-{style}", f"{rid}-{style}-reply"
+        states = {"query": planner.state(qid), "reply": planner.state(reply_id)}
+        missing = [f"{style} {kind} {why}" for kind, why in states.items() if why]
+        per_style = record.get("per_style", {}).get(style, {})
+        reply_style = per_style.get("reference_reply_style", "")
+        if not missing and reply_style not in REPLY_STYLES:
+            missing = [f"{style} reply style {reply_style!r} not in the reply vocabulary"]
+        if missing:
+            planner.drop_passed((qid, reply_id), "pair incomplete: " + ", ".join(missing))
+            continue
+        query, reply = planner.rendered[qid], planner.rendered[reply_id]
+        reply_text = per_style.get("reference_reply", "")
+        qpath, rpath = planner.source(qid), planner.source(reply_id)
+        qname, rname = planner.out_name(split, qid, qpath), planner.out_name(split, reply_id, rpath)
+        row = {**common, "file_name": qname[len(split) + 1:], "reply_file_name": rname[len(split) + 1:],
+               "id": qid, "record_id": rid, "style": style, "voice": query.get("voice") or "",
+               "source": query.get("renderer") or "", "requirement": per_style.get("requirement", ""),
+               "target": format_reply(reply_style, reply_text), "reply_style": reply_style,
+               "reply_text": reply_text, "reply_voice": reply.get("voice") or ""}
+        planner.add({k: row[k] for k in ("file_name", "reply_file_name", *SFT_COLUMNS)},
+                    [(qid, qpath, qname), (reply_id, rpath, rname)])
+
+
+_MODE_ROWS = {"benchmark": _benchmark_rows, "polytone": _polytone_rows, "sft": _sft_rows}
+"""The rows of one kept record, per mode."""
+
+
+def _plan(work: WorkDir, mode: str) -> _Plan:
+    planner, rows_of = _Planner(work), _MODE_ROWS[mode]
+    records = planner.records
     for rid in sorted(records, key=lambda r: (records[r]["split"], r)):
         record = records[rid]
-        split, styles = record["split"], list(record["styles"])
-        common = {"id": None, "split": split, "dimension": record["dimension"], "topic": record.get("topic", ""),
-                  "text": record["text"], "scenario": record.get("scenario", "")}
-        if mode == "benchmark":
-            ids = {style: f"{rid}-{style}" for style in styles}
-            if len(ids) != 2:
-                for cid in ids.values():
-                    if cid in passed:
-                        drop(cid, f"record has {len(ids)} styles, a benchmark pair needs 2")
-                continue
-            missing = [f"{style} {why}" for style, cid in ids.items() if (why := _clip_state(cid, rendered, verified))]
-            if missing:
-                for cid in ids.values():
-                    if cid in passed:
-                        drop(cid, "pair incomplete: " + ", ".join(missing))
-                continue
-            for style, cid in ids.items():
-                line, per_style = rendered[cid], record.get("per_style", {}).get(style, {})
-                path = source(cid)
-                name = out_name(f"{AUDIO_DIR}/{split}", cid, path)
-                row = {**common, "file_name": name, "id": cid, "pair_id": rid, "style": style,
-                       "voice": line.get("voice") or "", "source": line.get("renderer") or "",
-                       "requirement": per_style.get("requirement", ""),
-                       "reference_reply": per_style.get("reference_reply", ""),
-                       "reference_reply_style": per_style.get("reference_reply_style", "")}
-                add({k: row[k] for k in BENCHMARK_COLUMNS}, [(cid, path, name)], duration(cid))
-        elif mode == "polytone":
-            mine = [cid for cid, line in passed.items() if line.get("record_id") == rid]
-            for cid in sorted(mine, key=lambda c: (styles.index(passed[c]["style"])
-                                                    if passed[c].get("style") in styles else len(styles), c)):
-                line = passed[cid]
-                if line.get("style") not in styles:
-                    drop(cid, f"style {line.get('style')!r} not among the record's styles")
-                    continue
-                path = source(cid)
-                name = out_name(split, cid, path)
-                row = {**common, "file_name": name[len(split) + 1:], "id": cid, "record_id": rid,
-                       "style": line["style"], "voice": line.get("voice") or "", "source": line.get("renderer") or ""}
-                add({k: row[k] for k in ("file_name", *POLYTONE_COLUMNS)}, [(cid, path, name)], duration(cid))
-        else:  # sft: one row per query style, the query clip plus its reply clip
-            for style in styles:
-                qid, reply_id = f"{rid}-{style}", f"{rid}-{style}-reply"
-                states = {"query": _clip_state(qid, rendered, verified),
-                          "reply": _clip_state(reply_id, rendered, verified)}
-                missing = [f"{style} {kind} {why}" for kind, why in states.items() if why]
-                per_style = record.get("per_style", {}).get(style, {})
-                reply_style = per_style.get("reference_reply_style", "")
-                if not missing and reply_style not in REPLY_STYLES:
-                    missing = [f"{style} reply style {reply_style!r} not in the reply vocabulary"]
-                if missing:
-                    for cid in (qid, reply_id):
-                        if cid in passed:
-                            drop(cid, "pair incomplete: " + ", ".join(missing))
-                    continue
-                query, reply = rendered[qid], rendered[reply_id]
-                reply_text = per_style.get("reference_reply", "")
-                qpath, rpath = source(qid), source(reply_id)
-                qname, rname = out_name(split, qid, qpath), out_name(split, reply_id, rpath)
-                row = {**common, "file_name": qname[len(split) + 1:], "reply_file_name": rname[len(split) + 1:],
-                       "id": qid, "record_id": rid, "style": style, "voice": query.get("voice") or "",
-                       "source": query.get("renderer") or "", "requirement": per_style.get("requirement", ""),
-                       "target": format_reply(reply_style, reply_text), "reply_style": reply_style,
-                       "reply_text": reply_text, "reply_voice": reply.get("voice") or ""}
-                add({k: row[k] for k in ("file_name", "reply_file_name", *SFT_COLUMNS)},
-                    [(qid, qpath, qname), (reply_id, rpath, rname)], duration(qid) + duration(reply_id))
-
-    for cid, line in passed.items():  # nothing disappears unaccounted
-        if cid in accounted:
-            continue
-        rid = line.get("record_id")
-        if rid not in generated or generated[rid].get("status") != "ok":
-            drop(cid, "record not in the generate output")
-        elif filtered.get(rid, {}).get("status") != "kept":
-            drop(cid, "record not kept by the filter")
-        else:
-            drop(cid, f"unexpected clip id for {mode} mode")
-    return _Plan(rows, copies, seconds, summary)
+        common = {"id": None, "split": record["split"], "dimension": record["dimension"],
+                  "topic": record.get("topic", ""), "text": record["text"], "scenario": record.get("scenario", "")}
+        rows_of(planner, rid, record, common)
+    planner.account_for_the_rest(mode)
+    return _Plan(planner.rows, planner.copies, planner.seconds, planner.summary)
 
 
 def shared_between_splits(rows: list[dict]) -> tuple[list[str], list[str]]:

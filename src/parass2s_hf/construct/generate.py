@@ -48,8 +48,12 @@ from .workdir import MODES, StageSummary, WorkDir
 
 logger = logging.getLogger(__name__)
 
-LLM_ERROR, UNPARSEABLE, INVALID, STYLE_CUE, NEAR_DUPLICATE, SURPLUS = (
-    "llm error", "unparseable output", "invalid record", "style cue", "near-duplicate", "surplus")
+LLM_ERROR = "llm error"
+UNPARSEABLE = "unparseable output"
+INVALID = "invalid record"
+STYLE_CUE = "style cue"
+NEAR_DUPLICATE = "near-duplicate"
+SURPLUS = "surplus"
 CANDIDATE_FIELDS = {"benchmark": ("scenario", "text", "styles", "per_style"),
                     "sft": ("scenario", "text", "styles", "per_style"),
                     "polytone": ("scenario", "text")}
@@ -235,7 +239,9 @@ class _Job:
 
 class _Generator:
     def __init__(self, work: WorkDir, config: GenerateConfig, llm: BuildLLM):
-        self.work, self.config, self.llm = work, config, llm
+        self.work = work
+        self.config = config
+        self.llm = llm
         self.log = work.log("generate")
         self.dim, self.mode = config.dimension, config.mode
         self.splits = assign_splits(config.topics, config.test_fraction, config.seed)
@@ -245,7 +251,9 @@ class _Generator:
         self.kept_texts: dict[str, list[str]] = {}
         self.next_k = Counter()
         self.n_dropped = 0
-        self.topic_use, self.style_use, self.pair_use = Counter(), Counter(), Counter()
+        self.topic_use = Counter()
+        self.style_use = Counter()
+        self.pair_use = Counter()
         self.lines = work.read("generate")
         # ids are never given twice: not those in the file, nor those the later stages know (a record whose line
         # --repair moved away may have filter verdicts and clips: a new record under its id would inherit them)
@@ -370,7 +378,9 @@ class _Generator:
                 need = n - len(self.kept)
                 jobs, pending = pending[:batch], pending[batch:]
                 asked = sum(j.count for j in jobs) + sum(j.count for j in pending)
-                planned_topics, planned_styles, planned_pairs = Counter(), Counter(), Counter()
+                planned_topics = Counter()
+                planned_styles = Counter()
+                planned_pairs = Counter()
                 while len(jobs) < batch and asked < need:
                     count = min(config.per_call, need - asked)
                     jobs.append(self._new_job(count, planned_topics, planned_styles, planned_pairs))

@@ -68,7 +68,10 @@ class LocalChatLLM:
                  load_in_4bit: bool = False):
         from ..models import LoadSettings, TextLLMBackend
 
-        self.name, self.temperature, self.seed, self.batch_size = model, float(temperature), seed, batch_size
+        self.name = model
+        self.temperature = float(temperature)
+        self.seed = seed
+        self.batch_size = batch_size
         settings = LoadSettings(torch_dtype=torch_dtype, device_map=device_map, load_in_4bit=load_in_4bit,
                                 trust_remote_code=trust_remote_code, batch_size=batch_size)
         if os.path.isdir(model) and not os.path.isfile(os.path.join(model, "config.json")):
@@ -121,7 +124,9 @@ class EndpointChatLLM:
                  timeout: float = 120.0):
         from ..models import openai_client
 
-        self.name, self.api_base, self.temperature = model, api_base, float(temperature)
+        self.name = model
+        self.api_base = api_base
+        self.temperature = float(temperature)
         self.seed, self.batch_size = seed, batch_size
         self.client = openai_client(api_base, api_key_env, f"The build LLM endpoint ({model})", max_retries, timeout)
         self.calls = 0

@@ -178,7 +178,7 @@ def pairs_from_run(run_dir: str | os.PathLike, dataset=None, *, score_field: str
     """
     from ..evaluation.records import STATUS_EMPTY
     from ..evaluation.runner import RESULTS_FILE, RUN_FILE, log_files
-    from ..evaluation.store import JsonlLog
+    from ..io import JsonlLog
 
     if score_field not in SCORE_FIELDS:
         raise ValueError(f"score_field must be one of {list(SCORE_FIELDS)}, got {score_field!r}.")

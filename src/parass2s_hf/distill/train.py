@@ -218,7 +218,9 @@ class RewardModelCollator:
                              f"extractor; got {type(processor).__name__}.")
         if target not in TARGETS:
             raise ValueError(f"target must be one of {list(TARGETS)}, got {target!r}.")
-        self.processor, self.tokenizer, self.target = processor, tokenizer, target
+        self.processor = processor
+        self.tokenizer = tokenizer
+        self.target = target
         self.max_seconds = max_seconds
         self.digit_ids = digit_token_ids(tokenizer, getattr(tokenizer, "name_or_path", "the reward model"))
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

@@ -1,15 +1,14 @@
 """Command-line arguments of an evaluation: the system under test and the judge (`HfArgumentParser` dataclasses).
 
 `parass2s evaluate` and `examples/evaluate_s2s.py` parse `(SystemArguments, EvaluationConfig, JudgeArguments)`.
-`JudgeArguments` is `JudgeConfig` with every field prefixed `judge_` (`--judge_mode`, `--judge_audio_llm`, ...), built
-from it so the two never drift apart.
+`JudgeArguments` is `JudgeConfig` with every field prefixed `judge_` (`--judge_mode`, `--judge_audio_llm`, ...), written
+out so a reader (and a tool) can follow a setting from the command line to the model; a test keeps the two in step.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import typing
 from dataclasses import dataclass, field
 
 from ..judge.config import JudgeConfig
@@ -138,17 +137,64 @@ class SystemArguments:
                 **({"temperature": self.temperature} if self.temperature else {})}
 
 
-def _judge_arguments_class():
-    hints = typing.get_type_hints(JudgeConfig)
-    fields = []
-    for f in dataclasses.fields(JudgeConfig):
-        if f.name == "style_analyzers":  # a dict: given on the command line as dimension=checkpoint pairs
-            fields.append(("judge_style_analyzers", list[str] | None,
-                           field(default=None, metadata={"help": "dimension=checkpoint, e.g. gender=my/analyzer"})))
-            continue
-        default = {"default": f.default} if f.default is not dataclasses.MISSING else {"default_factory": f.default_factory}
-        fields.append((f"judge_{f.name}", hints[f.name], field(metadata={"help": f"judge: {f.metadata['help']}"},
-                                                              **default)))
+@dataclass
+class JudgeArguments:
+    """The judge's settings on the command line: every `JudgeConfig` field prefixed `judge_` (see `JudgeConfig` for
+    each one's meaning, and its defaults, which these repeat: `tests/test_evaluation_arguments.py` checks that the two match
+    field for field). `judge_style_analyzers` takes `dimension=checkpoint` pairs for `JudgeConfig.style_analyzers`.
+    `to_config()` builds the `JudgeConfig`."""
+
+    _argument_group_name = "the judge (JudgeConfig's fields, prefixed judge_)"  # HfArgumentParser's group title
+
+    judge_mode: str = field(default="multistage", metadata={"help": "judge: multistage, end2end or reward_model"})
+    judge_asr_model: str = field(default="openai/whisper-large-v3", metadata={"help": "judge: ASR checkpoint"})
+    judge_audio_llm: str = field(default="Qwen/Qwen2-Audio-7B-Instruct", metadata={
+        "help": "judge: audio LLM checkpoint"})
+    judge_rubric_model: str = field(default="Qwen/Qwen2.5-7B-Instruct", metadata={
+        "help": "judge: rubric LLM (or API model name)"})
+    judge_rubric_api_base: str | None = field(default=None, metadata={
+        "help": "judge: OpenAI-compatible endpoint for the rubric"})
+    judge_asr_api_base: str | None = field(default=None, metadata={
+        "help": "judge: endpoint serving asr_model (transcriptions)"})
+    judge_audio_llm_api_base: str | None = field(default=None, metadata={
+        "help": "judge: endpoint serving audio_llm (audio chat)"})
+    judge_reward_api_base: str | None = field(default=None, metadata={
+        "help": "judge: endpoint serving reward_model (logprobs)"})
+    judge_api_key_env: str = field(default="OPENAI_API_KEY", metadata={
+        "help": "judge: env var holding the endpoints' key"})
+    judge_api_max_retries: int = field(default=3, metadata={"help": "judge: retries of a failed request (backoff)"})
+    judge_api_timeout: float = field(default=120.0, metadata={"help": "judge: seconds per request to an endpoint"})
+    judge_reward_model: str | None = field(default=None, metadata={"help": "judge: reward_model mode checkpoint"})
+    judge_reward_adapter: str | None = field(default=None, metadata={
+        "help": "judge: LoRA adapter for the reward model"})
+    judge_style_analyzers: list[str] | None = field(default=None, metadata={
+        "help": "judge: dimension=checkpoint pairs (e.g. gender=my/analyzer): the style analyzers"})
+    judge_torch_dtype: str = field(default="auto", metadata={"help": "judge: dtype of local models"})
+    judge_device_map: str | None = field(default=None, metadata={"help": "judge: device map of local models"})
+    judge_load_in_4bit: bool = field(default=False, metadata={"help": "judge: 4-bit NF4 LLMs (bitsandbytes)"})
+    judge_trust_remote_code: bool = field(default=False, metadata={"help": "judge: allow checkpoint code"})
+    judge_batch_size: int = field(default=8, metadata={"help": "judge: clips or prompts per model call"})
+    judge_rubric_max_new_tokens: int = field(default=256, metadata={
+        "help": "judge: rubric / end2end generation budget"})
+    judge_tone_max_new_tokens: int = field(default=64, metadata={"help": "judge: tone description budget"})
+    judge_asr_max_new_tokens: int = field(default=128, metadata={"help": "judge: transcript budget"})
+    judge_style_max_new_tokens: int = field(default=8, metadata={
+        "help": "judge: query-style answer budget (more for reasoners)"})
+    judge_max_retries: int = field(default=1, metadata={"help": "judge: stricter retries of an answer without a score"})
+    judge_strict: bool = field(default=False, metadata={
+        "help": "judge: raise JudgeParseError instead of a missing score"})
+    judge_cache_dir: str | None = field(default=None, metadata={"help": "judge: on-disk perception cache"})
+    judge_max_seconds: float = field(default=60.0, metadata={"help": "judge: longest accepted clip"})
+    judge_min_response_seconds: float = field(default=0.1, metadata={
+        "help": "judge: shorter sounding part (or empty/silent) = empty_response, score 1"})
+    judge_min_digit_mass: float = field(default=0.5, metadata={
+        "help": "judge: reward_model: least probability on the digits 1-5, else missing (low_digit_mass)"})
+    judge_reward_prompt_notes: bool = field(default=False, metadata={
+        "help": "judge: reward_model: also give the dimension and requirement note"})
+    judge_use_response_tone: bool = field(default=True, metadata={
+        "help": "judge: multistage: give the response's tone description to the rubric (O2); false = O1"})
+    judge_query_labels: str = field(default="given", metadata={
+        "help": "judge: multistage: given (use labels) or predicted (O5: always predict the query style)"})
 
     def to_config(self) -> JudgeConfig:
         """The `JudgeConfig` these arguments describe."""
@@ -161,13 +207,3 @@ def _judge_arguments_class():
                 raise ValueError(f"--judge_style_analyzers takes dimension=checkpoint pairs, got {pair!r}.")
             analyzers[dim] = path
         return JudgeConfig(**kwargs, style_analyzers=analyzers)
-
-    cls = dataclasses.make_dataclass("JudgeArguments", fields, namespace={
-        "to_config": to_config, "_argument_group_name": "the judge (JudgeConfig's fields, prefixed judge_)"})
-    cls.__doc__ = ("The judge's settings on the command line: every `JudgeConfig` field prefixed `judge_` (see "
-                   "`JudgeConfig` for each one's meaning); `to_config()` builds the `JudgeConfig`.")
-    cls.__module__ = __name__
-    return cls
-
-
-JudgeArguments = _judge_arguments_class()

@@ -9,9 +9,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..stats import markdown_table
 from .plots import plot_leaderboard
 from .records import SUBSETS
-from .report import DASH, LAYOUT, LAYOUT_LABELS, _fmt, _round, _table
+from .report import DASH, LAYOUT, LAYOUT_LABELS, _fmt, _round
 
 
 def _sort_key(rows):
@@ -112,8 +113,9 @@ def compare_runs(run_dirs: Sequence, output_dir=None) -> dict:
     lines += [f"Sorted by {sorted_by}, best first. Cells: mean score [95% bootstrap interval]; {DASH}: absent.", ""]
     header = ["rank", "system"] + [LAYOUT_LABELS[k] for k in LAYOUT] + ["items", "judge"]
     most = sizes[-1] if sizes else None
-    lines += _table(header, [[i + 1, r["label"]] + [_fmt(r["columns"][k]) for k in LAYOUT]
-                             + [_items(r, most), (r["judge_fingerprint"] or "?")[:12]] for i, r in enumerate(rows)])
+    lines += markdown_table(header, [[i + 1, r["label"]] + [_fmt(r["columns"][k]) for k in LAYOUT]
+                                     + [_items(r, most), (r["judge_fingerprint"] or "?")[:12]]
+                                     for i, r in enumerate(rows)])
     lines += ["", "Run folders (report.md, results.jsonl, the responses): "
               + "; ".join(f"{r['label']}: `{r['run_dir']}`" for r in rows) + "."]
     markdown = "\n".join(lines) + "\n"

@@ -6,9 +6,9 @@ and the judge's fingerprint: a rerun skips the keys it finds, and lines written 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
-from ..judge.items import SCORED_STATUSES, STATUS_EMPTY, STATUS_INVALID, STATUS_MISSING, STATUS_OK
+from ..judge.items import SCORED_STATUSES, STATUS_EMPTY, STATUS_INVALID, STATUS_MISSING, STATUS_OK, JudgeResult
 
 # STATUS_EMPTY: the system answered with empty or silent audio, or too little sound (the judge's rule,
 # `judge.items.empty_response_reason`): its failure, scored `SCORE_MIN` and counted separately.
@@ -79,6 +79,12 @@ class ItemRecord:
     def key(self) -> tuple:
         return (self.id, self.sample, self.system_fingerprint, self.judge_fingerprint)
 
+    @classmethod
+    def from_result(cls, result: JudgeResult, **item) -> ItemRecord:
+        """The record of a judged item: `item` (id, sample, fingerprints, subset, dimension, style, response fields)
+        with the judgement of `result`, every field the two share (`JUDGEMENT_FIELDS`) taken as it is."""
+        return cls(**item, **{name: getattr(result, name) for name in JUDGEMENT_FIELDS})
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -86,3 +92,8 @@ class ItemRecord:
     def from_dict(cls, data: dict) -> ItemRecord:
         names = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+JUDGEMENT_FIELDS = tuple(f.name for f in fields(JudgeResult) if f.name in ItemRecord.__dataclass_fields__)
+"""The fields a record takes from the judge's `JudgeResult` (status, scores, reason, perception, rationale): declared
+alike in both, which `tests/test_evaluation_arguments.py` checks."""

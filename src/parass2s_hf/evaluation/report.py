@@ -36,13 +36,13 @@ import json
 import math
 import os
 import re
-import warnings
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 import numpy as np
 
 from ..constants import STYLES
+from ..stats import bootstrap_interval, markdown_table
 from .plots import plot_report
 from .records import (
     REAL_SUBSETS,
@@ -105,39 +105,24 @@ def _round(x):
     return None if x is None or not math.isfinite(float(x)) else round(float(x), DECIMALS)
 
 
-def _interval(samples, *, confidence, n_resamples, seed, method):
-    """Bootstrap interval of the mean of the samples' means, each sample resampled on its own; `None` if not defined."""
-    from scipy.stats import bootstrap
-
-    if not samples or any(len(s) < 2 for s in samples):
-        return None  # one item: no spread to resample; say so rather than print a zero-width interval
-    value = float(np.mean([s.mean() for s in samples]))
-    if all(np.ptp(s) == 0 for s in samples):
-        return [value, value]  # constant data: every resample gives the same value
-
-    def statistic(*xs, axis=-1):  # vectorized: each x is (..., n_i); broadcasting also serves BCa's jackknife
-        return sum(np.mean(x, axis=axis) for x in xs) / len(xs)
-
-    for m in dict.fromkeys((method, "percentile")):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = bootstrap(tuple(samples), statistic, n_resamples=n_resamples, confidence_level=confidence,
-                            method=m, vectorized=True, paired=False, axis=-1, random_state=seed)
-        low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-        if math.isfinite(low) and math.isfinite(high):
-            return [low, high]  # BCa is NaN on degenerate data: fall back to the percentile interval
-    return None
+def _mean_of_means(*samples):
+    """The mean of the samples' means along their last axis (vectorised for the bootstrap)."""
+    return sum(np.mean(s, axis=-1) for s in samples) / len(samples)
 
 
 def _cell(samples, boot):
     """`{"mean", "ci", "n"}` of the mean of the samples' means (`n` = items in all), with `"constant": True` when the
-    interval has zero width because every sample is constant."""
+    interval has zero width because every sample is constant.
+
+    The interval resamples each sample on its own, from `np.random.RandomState(seed)` (the report's stream since its
+    first version: the same records and seed give the same numbers); a sample of one item has none (no spread to
+    resample: say so rather than print a zero-width interval)."""
     if not samples or any(len(s) == 0 for s in samples):
         return {"mean": None, "ci": None, "n": 0}
-    ci = _interval(samples, **boot)
+    res = bootstrap_interval(samples, _mean_of_means, legacy_stream=True, **boot)
     cell = {"mean": _round(np.mean([s.mean() for s in samples])),
-            "ci": None if ci is None else [_round(c) for c in ci], "n": int(sum(len(s) for s in samples))}
-    if ci is not None and all(np.ptp(s) == 0 for s in samples):
+            "ci": None if res.ci is None else [_round(c) for c in res.ci], "n": int(sum(len(s) for s in samples))}
+    if res.constant:
         cell["constant"] = True  # only on such cells: the others keep the report's original shape
     return cell
 
@@ -292,6 +277,8 @@ def build_report(records: Sequence[ItemRecord], *, num_samples: int = 1, planned
         raise ValueError(f"method={method!r}: use 'percentile' or 'BCa'.")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence={confidence!r}: use a level between 0 and 1, e.g. 0.95.")
+    if n_resamples < 1:  # the report always has intervals: no silent "0 resamples" report
+        raise ValueError(f"n_resamples={n_resamples!r}: use 1 or more.")
     if num_samples < 1:
         raise ValueError(f"num_samples={num_samples!r}: use 1 or more.")
     keyed = {}
@@ -363,23 +350,18 @@ def _label(manifest: dict | None, default: str = "system") -> str:
     return manifest.get("label") or (manifest.get("system") or {}).get("name") or default
 
 
-def _table(header, rows) -> list:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, r)) + " |"
-                                                                             for r in rows]
-
-
 def scores_table(report: dict, manifest: dict | None = None) -> list[str]:
     """The Table-4 rows of a report as Markdown table lines: the header, then one row per metric (score, and expected
     score where there is one), labelled with the system's label from `manifest`."""
     label, layout = _label(manifest), report["layout"]
     rows = [[label if m == "score" else f"{label} ({METRIC_LABELS[m]})"] + [_fmt(report[m]["columns"][k]) for k in layout]
             for m in METRICS if report.get(m)]
-    return _table(["system"] + [report["layout_labels"][k] for k in layout], rows)
+    return markdown_table(["system"] + [report["layout_labels"][k] for k in layout], rows)
 
 
 def _md_cell(text: str) -> str:
-    """Text safe inside a Markdown table cell: one line, no column breaks, not too long."""
-    return _clip(" ".join(str(text).split()), MARKDOWN_REASON_CHARS).replace("|", "\\|")
+    """A reason as a Markdown table cell: its whitespace collapsed and not too long (`markdown_table` escapes `|`)."""
+    return _clip(" ".join(str(text).split()), MARKDOWN_REASON_CHARS)
 
 
 def _failures_section(failures: dict | None) -> list:
@@ -400,7 +382,7 @@ def _failures_section(failures: dict | None) -> list:
                "are grouped with what differs from item to item (record ids, numbers, quoted values, paths) masked; "
                f"each row shows one real reason and up to {EXAMPLE_IDS} example ids. Every reason is in "
                "results.jsonl."), ""]
-    lines += _table(["status", "records", "reason (one example)", "example ids"], rows)
+    lines += markdown_table(["status", "records", "reason (one example)", "example ids"], rows)
     return lines + ([""] + more if more else [])
 
 
@@ -452,7 +434,7 @@ def render_markdown(report: dict, manifest: dict | None = None, title: str | Non
         exp = {(c["subset"], c["style"]): c for c in (report["score_expected"] or {}).get("by_style", [])}
         style_rows = [[c["subset"], c["style"], c["n"], _fmt(c), _fmt(exp.get((c["subset"], c["style"])))]
                       for c in report["score"]["by_style"]]
-        lines += _table(["subset", "style", "items", "score", "expected score"], style_rows)
+        lines += markdown_table(["subset", "style", "items", "score", "expected score"], style_rows)
         if _any_constant([*report["score"]["by_style"], *exp.values()]):
             lines += ["", CONSTANT_NOTE]
     lines += ["", "## Counts and failures", ""]
@@ -463,7 +445,7 @@ def render_markdown(report: dict, manifest: dict | None = None, title: str | Non
     for name, c in list(counts["per_subset"].items()) + [("total", counts["total"])]:
         count_rows.append([name, c["records"], c["items"], c["items_scored"], c["items_missing"], c["status"][STATUS_OK]]
                           + [c["status"][s] for s, _ in FAILURE_COLUMNS])
-    lines += _table(header, count_rows)
+    lines += markdown_table(header, count_rows)
     total = counts["total"]
     planned = "not given" if total["planned"] is None else total["planned"]
     lines += ["", (f"Planned (id, sample) keys: {planned}; records: {total['records']}; items with fewer than "

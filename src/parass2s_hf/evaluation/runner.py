@@ -35,23 +35,27 @@ from collections.abc import Sequence
 
 from ..audio import AudioError, load_audio
 from ..constants import SCORE_MIN
-from ..io import read_json
+from ..io import JsonlLog, read_json, write_atomic, write_json
 from ..judge.items import STATUS_INVALID, JudgeItem
 from ..s2s.base import S2SResponse, S2SSystem, system_fingerprint
 from .config import EvaluationConfig
 from .manifest import build_manifest
 from .records import STATUS_EMPTY, STATUS_SYSTEM_ERROR, ItemRecord, subset_of
-from .store import JsonlLog, write_atomic, write_json
 
 logger = logging.getLogger(__name__)
 
-GEN_OK, GEN_EMPTY, GEN_ERROR = "ok", "empty", "error"
+GEN_OK = "ok"
+GEN_EMPTY = "empty"
+GEN_ERROR = "error"
 
 
 class RunStopped(RuntimeError):
     """A run stopped early because it could only fail (the message says why and what to do)."""
 
-RUN_FILE, GENERATIONS_FILE, RESULTS_FILE, RESPONSES_DIR = "run.json", "generations.jsonl", "results.jsonl", "responses"
+RUN_FILE = "run.json"
+GENERATIONS_FILE = "generations.jsonl"
+RESULTS_FILE = "results.jsonl"
+RESPONSES_DIR = "responses"
 REPORT_FILES = ("report.json", "report.md", "report.png", "manifest.json")
 
 
@@ -78,7 +82,9 @@ class EvaluationRunner:
     """
 
     def __init__(self, system: S2SSystem, judge, config: EvaluationConfig, dataset=None):
-        self.system, self.judge, self.config = system, judge, config
+        self.system = system
+        self.judge = judge
+        self.config = config
         self.out = os.path.abspath(config.output_dir)
         self.system_fp = system_fingerprint(system)
         self.judge_fp = judge_fingerprint(judge)
@@ -103,7 +109,9 @@ class EvaluationRunner:
         """Indices and metadata (no audio) of the rows to evaluate: the chosen dimensions, `limit` per subset."""
         ds = self.dataset
         meta = ds.select_columns([c for c in ds.column_names if c != "audio"]).to_list()
-        taken, indices, rows = Counter(), [], []
+        taken = Counter()
+        indices = []
+        rows = []
         for i, row in enumerate(meta):
             if self.config.dimensions and row["dimension"] not in self.config.dimensions:
                 continue
@@ -340,10 +348,7 @@ class EvaluationRunner:
                     self.timings["judge"] += seconds
                     for (key, base), result in zip(judged, results):
                         base["timings"]["judge"] = round(seconds / len(items), 4)
-                        records[key] = ItemRecord(
-                            **base, status=result.status, score=result.score, score_expected=result.score_expected,
-                            content_score=result.content_score, style_score=result.style_score, reason=result.reason,
-                            perception=result.perception, rationale=result.rationale)
+                        records[key] = ItemRecord.from_result(result, **base)
                 for key in batch:
                     log.append(records[key].to_dict())
                     done[key] = records[key]

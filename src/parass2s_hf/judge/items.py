@@ -1,4 +1,4 @@
-"""`JudgeItem` and `JudgeResult`: what the judge takes and gives (design.md, "Judge API")."""
+"""`JudgeItem` and `JudgeResult`: what the judge takes and gives (docs/architecture.md, "Judge API")."""
 
 from __future__ import annotations
 

@@ -70,7 +70,10 @@ class ParaS2SJudge:
     def __init__(self, config: JudgeConfig | None = None, *, asr=None, audio_llm=None, rubric=None, reward=None,
                  style_analyzers: Mapping | None = None):
         self.config = config or JudgeConfig()
-        self._asr, self._audio_llm, self._rubric, self._reward = asr, audio_llm, rubric, reward
+        self._asr = asr
+        self._audio_llm = audio_llm
+        self._rubric = rubric
+        self._reward = reward
         self._check_served(given={"asr": asr, "audio_llm": audio_llm, "rubric_model": rubric, "reward_model": reward})
         self._models_checked = False
         self._analyzers = dict(style_analyzers or {})

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ..io import read_jsonl
 from .prompts import PROMPT_VERSION
 
 CACHE_FILE = "perception.jsonl"
@@ -32,13 +33,9 @@ class PerceptionCache:
         self.path = os.path.join(cache_dir, CACHE_FILE) if cache_dir else None
         self.hits = 0
         if self.path and os.path.isfile(self.path):
-            with open(self.path, encoding="utf-8") as f:
-                for line in f:
-                    try:
-                        entry = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue  # a line torn by a crash
-                    self.values[entry["k"]] = entry["v"]
+            # A line torn by a crash is skipped: its value is perceived again.
+            for entry in read_jsonl(self.path, "perception cache", required=("k",), skip_damaged=True):
+                self.values[entry["k"]] = entry.get("v")
 
     def _put(self, key: str, value) -> None:
         self.values[key] = value

@@ -88,7 +88,9 @@ class Generation:
         """The final answer of a reasoning model, with the digit offsets moved along: the text inside
         `<RESPONSE>...</RESPONSE>` (Audio-Reasoner's format) or after `</think>`; unchanged when neither is there.
         A reasoning block whose answer never came (the token budget ran out) gives an empty answer."""
-        text, start, end = self.text, 0, len(self.text)
+        text = self.text
+        start = 0
+        end = len(self.text)
         opened = _FINAL[0].search(text)
         if opened:
             start = opened.end()

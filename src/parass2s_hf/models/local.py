@@ -194,7 +194,9 @@ class AudioLLMBackend:
         if kind not in MODEL_FOR_MULTIMODAL_LM_MAPPING_NAMES or getattr(processor, "feature_extractor", None) is None:
             raise ValueError(f"{role} {model_id!r} is a {kind!r} checkpoint, not an audio LLM: this stage needs a "
                              f"model that listens to audio (e.g. Qwen/Qwen2-Audio-7B-Instruct).")
-        self.model_id, self.settings, self.processor = model_id, settings, processor
+        self.model_id = model_id
+        self.settings = settings
+        self.processor = processor
         self.tokenizer = processor.tokenizer
         self.tokenizer.padding_side = "left"  # batched generation of a decoder-only model
         self.model = AutoModelForMultimodalLM.from_pretrained(model_id, **load_kwargs(settings, quantize=True)).eval()

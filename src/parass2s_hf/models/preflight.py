@@ -169,7 +169,9 @@ class _Files:
     """Small files of one checkpoint: from its folder, or from the Hub cache (downloaded alone when online)."""
 
     def __init__(self, model_id: str, revision: str | None, offline: bool):
-        self.model_id, self.revision, self.offline = model_id, revision, offline
+        self.model_id = model_id
+        self.revision = revision
+        self.offline = offline
         self.local = os.path.isdir(model_id)
 
     def get(self, filename: str) -> str:

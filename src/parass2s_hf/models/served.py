@@ -131,7 +131,10 @@ class _Served:
 
     def __init__(self, base_url: str, model: str, settings: LoadSettings, api_key_env: str, role: str,
                  max_retries: int = 3, timeout: float = 120.0):
-        self.base_url, self.model, self.settings, self.role = base_url, model, settings, role
+        self.base_url = base_url
+        self.model = model
+        self.settings = settings
+        self.role = role
         self.model_id = f"{model} (served)"  # what identifies its outputs in perception cache keys
         self.client = openai_client(base_url, api_key_env, f"The {role} endpoint ({model} at {base_url})", max_retries,
                                     timeout)

@@ -28,7 +28,10 @@ from .styles import VOICE_POOLS, choose_voice, get_prosody
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _espeakCHARS_UTF8 = 1
 _espeakSSML = 0x10
-_espeakRATE, _espeakVOLUME, _espeakPITCH, _espeakRANGE = 1, 2, 3, 4
+_espeakRATE = 1
+_espeakVOLUME = 2
+_espeakPITCH = 3
+_espeakRANGE = 4
 _LIBC = ctypes.CDLL(None)
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
@@ -63,7 +66,9 @@ class _Engine:
         if rate <= 0:
             raise RuntimeError(f"espeak-ng failed to initialise (library {lib_path}, data {data_path})")
         lib.espeak_SetSynthCallback(self._callback)
-        self.lib, self.sample_rate, self.pid = lib, rate, os.getpid()
+        self.lib = lib
+        self.sample_rate = rate
+        self.pid = os.getpid()
 
     def synth(self, markup: str, voice: str, prosody, seed: int | None = None) -> tuple[np.ndarray, int]:
         with self.lock:

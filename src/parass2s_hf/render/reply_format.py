@@ -47,7 +47,9 @@ def parse_reply(reply: str, stats: Counter | None = None) -> tuple[str, str]:
         raise TypeError(f"parse_reply expects a string, got {type(reply).__name__}")
     match = _TAG.match(reply)
     if match is None:
-        outcome, style, text = "missing_tag", DEFAULT_REPLY_STYLE, reply.strip()
+        outcome = "missing_tag"
+        style = DEFAULT_REPLY_STYLE
+        text = reply.strip()
     else:
         name = match.group(1).strip().lower()
         text = reply[match.end():].strip()

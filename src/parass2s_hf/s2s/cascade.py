@@ -124,10 +124,19 @@ class CascadeSystem:
                             ("asr_max_new_tokens", asr_max_new_tokens)):
             if int(value) < 1:
                 raise ValueError(f"{name} must be at least 1, got {value!r}.")
-        self.asr_id, self.llm_id, self.tts, self.labelled = asr, llm, tts, bool(labelled)
-        self.llm_api_base, self.temperature, self.max_new_tokens = llm_api_base, float(temperature), max_new_tokens
-        self.seed, self.batch_size, self.torch_dtype = seed, batch_size, torch_dtype
-        self.tts_kwargs, self.voice_key, self.asr_max_new_tokens = dict(tts_kwargs or {}), voice_key, asr_max_new_tokens
+        self.asr_id = asr
+        self.llm_id = llm
+        self.tts = tts
+        self.labelled = bool(labelled)
+        self.llm_api_base = llm_api_base
+        self.temperature = float(temperature)
+        self.max_new_tokens = max_new_tokens
+        self.seed = seed
+        self.batch_size = batch_size
+        self.torch_dtype = torch_dtype
+        self.tts_kwargs = dict(tts_kwargs or {})
+        self.voice_key = voice_key
+        self.asr_max_new_tokens = asr_max_new_tokens
         self.render_workers = render_workers  # speed only: not part of config() (the audio is the same)
         self.system_prompt = LABELLED_SYSTEM_PROMPT if self.labelled else BLIND_SYSTEM_PROMPT
 

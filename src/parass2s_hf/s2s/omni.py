@@ -114,9 +114,15 @@ class OmniSystem:
         if config.get("enable_audio_output") is False:
             raise ValueError(f"model {model!r} has enable_audio_output off in its config.json, so it loads without "
                              f"its talker and cannot speak; use a checkpoint with audio output.")
-        self.model_id, self.speaker, self.system_prompt = model, speaker, system_prompt
-        self.max_new_tokens, self.temperature, self.seed = max_new_tokens, float(temperature), seed
-        self.batch_size, self.torch_dtype, self.device_map = batch_size, torch_dtype, device_map
+        self.model_id = model
+        self.speaker = speaker
+        self.system_prompt = system_prompt
+        self.max_new_tokens = max_new_tokens
+        self.temperature = float(temperature)
+        self.seed = seed
+        self.batch_size = batch_size
+        self.torch_dtype = torch_dtype
+        self.device_map = device_map
         self.generate_kwargs = dict(generate_kwargs or {})
         self._model_cls, self._processor_cls = MODEL_CLASSES[self.model_type]
         self._config = config

@@ -60,8 +60,12 @@ class OpenAIAudioSystem:
             raise ValueError(f"max_workers must be at least 1, got {max_workers!r}.")
         if max_retries < 0:
             raise ValueError(f"max_retries must be 0 or more, got {max_retries!r}.")
-        self.model, self.api_base, self.voice = model, api_base, voice
-        self.system_prompt, self.temperature, self.seed = system_prompt, temperature, seed
+        self.model = model
+        self.api_base = api_base
+        self.voice = voice
+        self.system_prompt = system_prompt
+        self.temperature = temperature
+        self.seed = seed
         self.max_workers = max_workers
         self.client = openai_client(api_base, api_key_env, f"The openai-audio system ({model})", max_retries, timeout)
 

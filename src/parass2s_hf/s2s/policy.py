@@ -78,7 +78,9 @@ class PolicySystem:
         self.renderer_kwargs = dict(pick(renderer_kwargs, "renderer_kwargs", {}))
         self.voice_key = pick(voice_key, "voice_key", "assistant")
         self.max_new_tokens = int(pick(max_new_tokens, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
-        self.temperature, self.top_p, self.top_k = float(temperature), float(top_p), int(top_k or 0)
+        self.temperature = float(temperature)
+        self.top_p = float(top_p)
+        self.top_k = int(top_k or 0)
         self.seed, self.batch_size = seed, batch_size
         if self.max_new_tokens < 1 or int(batch_size) < 1:
             raise ValueError(f"max_new_tokens and batch_size must be at least 1, got {self.max_new_tokens!r} and "

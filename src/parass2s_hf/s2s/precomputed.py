@@ -15,7 +15,6 @@ k (any of `AUDIO_EXTENSIONS`, in any subfolder). A manifest (`.jsonl` or `.csv`)
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 import re
@@ -26,7 +25,7 @@ import numpy as np
 
 from ..audio import AudioError, load_audio
 from ..constants import SAMPLING_RATE
-from ..io import files_fingerprint
+from ..io import files_fingerprint, iter_jsonl
 from .base import S2SResponse, register_system
 
 logger = logging.getLogger(__name__)
@@ -105,25 +104,11 @@ class PrecomputedSystem:
 
     @staticmethod
     def _manifest_rows(path: str) -> list[tuple[str, dict]]:
-        rows = []
-        with open(path, newline="", encoding="utf-8") as f:
-            if path.lower().endswith(".csv"):
-                reader = csv.DictReader(f)
-                for line, row in enumerate(reader, start=2):
-                    rows.append((f"{path}:{line}", row))
-            else:
-                for line, text in enumerate(f, start=1):
-                    if not text.strip():
-                        continue
-                    try:
-                        row = json.loads(text)
-                    except json.JSONDecodeError as e:
-                        raise ValueError(f"{path}:{line}: not valid JSON ({e}).") from None
-                    if not isinstance(row, dict):  # a bad line in a file is a bad value, not a caller's type error
-                        kind = type(row).__name__
-                        raise ValueError(f"{path}:{line}: expected a JSON object, got {kind}.")  # noqa: TRY004
-                    rows.append((f"{path}:{line}", row))
-        return rows
+        """`(where, row)` of each row of a manifest, `where` naming the file and the line."""
+        if path.lower().endswith(".csv"):
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                return [(f"{path}:{line}", row) for line, row in enumerate(csv.DictReader(f), start=2)]
+        return [(f"{path}:{line}", row) for line, row in iter_jsonl(path, "responses manifest")]
 
     @classmethod
     def _read_manifest(cls, path: str) -> dict[tuple[str, int], _Entry]:

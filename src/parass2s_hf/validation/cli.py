@@ -22,7 +22,8 @@ import sys
 from collections.abc import Sequence
 
 from ..cli_style import HelpFormatter, add_config_file, add_verbosity, dash_aliases, examples, parse_args
-from ..evaluation.store import write_atomic, write_json
+from ..io import write_atomic, write_json
+from ..stats import markdown_table
 from .probes import PROBES, probe_rows, run_probes
 from .ratings import JUDGE_FIELDS, load_pairs
 from .stats import KIND_LABELS, VERSION, build_validation
@@ -94,11 +95,6 @@ def _cell(cell: dict) -> str:
     return text + ("*" if cell.get("ci_note") else "")
 
 
-def _table(header, rows) -> list[str]:
-    return (["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
-
-
 def _source_lines(report: dict) -> list[str]:
     source, pairs = report.get("source") or {}, report["pairs"]
     raters = pairs["raters"]
@@ -123,13 +119,13 @@ def render_markdown(report: dict) -> str:
         layout, labels, columns = agreement["layout"], agreement["layout_labels"], agreement["columns"]
         lines += _source_lines(report)
         lines += ["## Judge-human agreement (the paper's Table 2 layout, Pearson)", ""]
-        lines += _table(["judge"] + [labels[c] for c in layout],
-                        [[label] + [_cell(columns[c]["pearson"]) for c in layout],
-                         ["pairs"] + [columns[c]["pearson"]["n"] for c in layout]])
+        lines += markdown_table(["judge"] + [labels[c] for c in layout],
+                                [[label] + [_cell(columns[c]["pearson"]) for c in layout],
+                                 ["pairs"] + [columns[c]["pearson"]["n"] for c in layout]])
         lines += ["", "### Rank correlations", ""]
-        lines += _table(["correlation"] + [labels[c] for c in layout],
-                        [[f"{label}: {KIND_LABELS[k]}"] + [_cell(columns[c][k]) for c in layout]
-                         for k in ("spearman", "kendall")])
+        lines += markdown_table(["correlation"] + [labels[c] for c in layout],
+                                [[f"{label}: {KIND_LABELS[k]}"] + [_cell(columns[c][k]) for c in layout]
+                                 for k in ("spearman", "kendall")])
         star = any(columns[c][k].get("ci_note") for c in layout for k in columns[c])
         lines += ["", (f"Correlation over (human, judge) pairs, each human score the mean of its raters; "
                        f"[{boot['confidence']:.0%} {boot['method']} bootstrap interval over pairs, human and judge "
@@ -139,9 +135,9 @@ def render_markdown(report: dict) -> str:
     ranking = report.get("ranking")
     if ranking:
         lines += ["", "## System ranking (the paper's Table 3 layout)", ""]
-        lines += _table(["system", "judge score", "human score", "judge rank", "human rank", "items"],
-                        [[r["system"], _num(r["judge_mean"]), _num(r["human_mean"]), r["judge_rank"], r["human_rank"],
-                          r["n"]] for r in ranking["systems"]])
+        lines += markdown_table(["system", "judge score", "human score", "judge rank", "human rank", "items"],
+                                [[r["system"], _num(r["judge_mean"]), _num(r["human_mean"]), r["judge_rank"],
+                                  r["human_rank"], r["n"]] for r in ranking["systems"]])
         swapped = "; ".join(f"judge puts {a} above {b}, humans the other way" for a, b in ranking["swapped"])
         lines += ["", f"- Spearman between the rankings: {_cell(ranking['spearman'])}",
                   f"- Kendall between the rankings: {_cell(ranking['kendall'])}",
@@ -170,7 +166,8 @@ def render_markdown(report: dict) -> str:
                 rows.append([name, c["pairs"], f"{_rate(c['tone_changed_rate'])} (of {c['tone_pairs']})",
                              f"{_rate(c['score_changed_rate'])} (of {c['score_pairs']})",
                              _num(c["mean_abs_score_difference"])])
-            lines += _table(["comparison", "pairs", "tone changed", "score changed", "mean abs score difference"], rows)
+            lines += markdown_table(["comparison", "pairs", "tone changed", "score changed",
+                                     "mean abs score difference"], rows)
             lines += ["", f"Missing scores: {p['missing_scores']}; missing tone descriptions: {p['missing_tone']}."]
         if "position_bias" in probes:
             p = probes["position_bias"]

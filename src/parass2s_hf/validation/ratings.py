@@ -36,8 +36,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..constants import SCORE_MAX, SCORE_MIN
 from ..evaluation.records import SCORED_STATUSES
-from ..evaluation.store import JsonlLog
-from ..io import read_json
+from ..io import JsonlLog, iter_jsonl, read_json
 
 REQUIRED_COLUMNS = ("id", "human_score")
 OPTIONAL_COLUMNS = ("system", "dimension", "subset", "judge_score")
@@ -165,19 +164,9 @@ def _read_raw(path: str) -> tuple[list[tuple[int, dict]], set]:
     """The rows of a ratings file as (line number, record), and the columns found."""
     raw: list[tuple[int, dict]] = []
     if _is_jsonl(path):
-        columns: set = set()
-        with open(path, encoding="utf-8-sig") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}, line {number}: not valid JSON ({e}).") from None
-                if not isinstance(record, dict):
-                    raise ValueError(f"{path}, line {number}: expected a JSON object, got {type(record).__name__}.")  # noqa: TRY004
-                columns |= set(record)
-                raw.append((number, record))
+        # No `required` here: a column missing from the whole file is named first, by `read_ratings`.
+        raw = list(iter_jsonl(path, "ratings file"))
+        columns = {column for _, record in raw for column in record}
         missing = [c for c in REQUIRED_COLUMNS if c not in columns]
         if not missing:
             for number, record in raw:

@@ -34,6 +34,7 @@ from itertools import combinations
 import numpy as np
 
 from ..evaluation.records import SUBSETS
+from ..stats import METHODS, bootstrap_interval
 
 KINDS = ("pearson", "spearman", "kendall")
 """The correlation coefficients reported in every cell."""
@@ -94,66 +95,34 @@ def why_undefined(x, y, labels: tuple[str, str] = ("human scores", "judge scores
     return None
 
 
-def _seeded(seed: int) -> dict:
-    """The bootstrap's seed argument: `rng` from scipy 1.15, `random_state` before."""
-    import inspect
-
-    from scipy.stats import bootstrap
-
-    if "rng" in inspect.signature(bootstrap).parameters:
-        return {"rng": np.random.default_rng(seed)}
-    return {"random_state": np.random.default_rng(seed)}
-
-
 def _interval(groups, stat, *, confidence, n_resamples, seed, method) -> tuple[list | None, str | None, str | None]:
     """Bootstrap interval of `stat(per-group index arrays)`: each group's units resampled on their own.
 
     `groups` is a list of unit counts; `stat(*index_arrays)` maps index arrays of shape (..., n_g) to values of shape
-    (...). Returns `(interval or None, why not, note)`. Where some resamples are undefined (constant scores: likely
-    with few pairs), BCa and scipy's percentile interval are NaN; the percentile interval over the defined resamples is
-    given instead when they are at least `1 - MAX_UNDEFINED` of all, with a note saying how many were left out.
+    (...): resampling indices keeps a unit's human and judge scores together. Returns `(interval or None, why not,
+    note)`. Where some resamples are undefined (constant scores: likely with few pairs), the percentile interval over
+    the defined ones is given when they are at least `1 - MAX_UNDEFINED` of all, with a note saying how many were left
+    out.
     """
-    from scipy.stats import bootstrap
-
-    if n_resamples <= 0:
-        return None, "no bootstrap (n_resamples=0)", None
-    if any(n < 2 for n in groups):
-        return None, "fewer than 2 units in a resampled group", None
-    data = tuple(np.arange(n) for n in groups)
-
-    def statistic(*idx, axis=-1):
-        return stat(*idx)
-
-    res = None
-    for m in dict.fromkeys((method, "percentile")):
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            try:
-                res = bootstrap(data, statistic, n_resamples=n_resamples, confidence_level=confidence, method=m,
-                                vectorized=True, paired=False, axis=-1, **_seeded(seed))
-            except ValueError:  # e.g. BCa on a degenerate jackknife: try the percentile interval
-                continue
-        low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-        if math.isfinite(low) and math.isfinite(high):
-            return [_round(low), _round(high)], None, None
-    if res is not None:
-        dist = np.asarray(res.bootstrap_distribution, float)
-        undefined = int(np.isnan(dist).sum())
-        if undefined <= MAX_UNDEFINED * dist.size:
-            alpha = (1 - confidence) / 2
-            low, high = np.nanpercentile(dist, [100 * alpha, 100 * (1 - alpha)])
-            return ([_round(low), _round(high)], None,
-                    (f"percentile interval over the {dist.size - undefined} of {dist.size} resamples with a value "
-                    f"({undefined} had constant scores)"))
-        return None, (f"interval undefined: {undefined} of {dist.size} resamples have constant scores (too few "
-                      f"distinct values)"), None
-    return None, "interval undefined: the bootstrap failed on these values", None
+    res = bootstrap_interval(tuple(np.arange(n) for n in groups), stat, confidence=confidence,
+                             n_resamples=n_resamples, seed=seed, method=method, max_undefined=MAX_UNDEFINED)
+    # A resample without a value is one whose scores were constant: say so in those terms.
+    if res.ci is None:
+        if res.undefined:
+            return None, (f"interval undefined: {res.undefined} of {res.resamples} resamples have constant scores "
+                          f"(too few distinct values)"), None
+        return None, res.reason, None
+    note = None
+    if res.undefined:
+        note = (f"percentile interval over the {res.resamples - res.undefined} of {res.resamples} resamples with a "
+                f"value ({res.undefined} had constant scores)")
+    return [_round(c) for c in res.ci], None, note
 
 
 def _boot(confidence: float, n_resamples: int, seed: int, method: str) -> dict:
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}.")
-    if method not in ("BCa", "percentile", "basic"):
+    if method not in METHODS:
         raise ValueError(f"method must be 'BCa', 'percentile' or 'basic', got {method!r}.")
     return {"confidence": confidence, "n_resamples": int(n_resamples), "seed": seed, "method": method}
 

@@ -58,6 +58,14 @@ REPLY_STYLE_FOR = {"happy": "cheerful", "surprised": "excited", "sad": "sympathe
                    "fear": "calm", "disgust": "concerned", "sincere": "warm", "sarcastic": "playful",
                    "adult": "neutral", "child": "gentle", "male": "serious", "female": "warm"}
 
+REPLY_TEXT = {"happy": "That is lovely news, enjoy it.", "surprised": "Really? Nobody saw that coming.",
+              "sad": "I am sorry, that must hurt.", "angry": "That was unfair to you.",
+              "fear": "You are safe now, breathe slowly.", "disgust": "Throw it out and wash up.",
+              "sincere": "Good to hear it went well.", "sarcastic": "Sounds like it went badly again.",
+              "adult": "Compare the prices before buying.", "child": "Let us draw a picture together.",
+              "male": "Men usually need a larger size.", "female": "Women often choose the smaller model."}
+"""A different reply for each style (the lint refuses a pair whose two replies are alike)."""
+
 
 def _field(text: str, name: str) -> str | None:
     match = re.search(rf"^{name}: (.*)$", text, re.MULTILINE)
@@ -142,7 +150,7 @@ class ScriptedLLM:
                 styles = pairs[k % len(pairs)] if pairs else list(STYLES[dimension][:2])
                 record["styles"] = styles
                 record["per_style"] = {s: {"requirement": f"Hears a {s} speaker and answers to fit it.",
-                                           "reference_reply": f"Reply number {k} for a {s} speaker about that.",
+                                           "reference_reply": f"{REPLY_TEXT[s]} Reply {k}.",
                                            "reference_reply_style": REPLY_STYLE_FOR[s]} for s in styles}
             records.append(record)
         body = json.dumps(records, indent=1)

@@ -47,8 +47,8 @@ def test_inspect_functions_resolve_the_name_offline_with_an_empty_cache(tmp_path
     assert got["names"] == CONFIG_NAMES
     assert got["default"] == "synthetic"
     assert set(got["infos"]) == set(CONFIG_NAMES)
-    assert got["infos"]["sample"] == ["0.1.0", "cc-by-4.0", ["test"]]
-    assert got["infos"]["synthetic"] == ["0.1.0", "cc-by-4.0", ["test", "train"]]
+    assert got["infos"]["sample"] == ["0.2.0", "cc-by-4.0", ["test"]]
+    assert got["infos"]["synthetic"] == ["0.2.0", "cc-by-4.0", ["test", "train"]]
     # Licensed corpora: the split is named without the user's folder; preparing still asks for it.
     assert got["infos"]["iemocap"][2] == got["infos"]["meld"][2] == ["test"]
     assert got["sample_info"] == ["test"] and got["splits"] == ["test", "train"]
@@ -59,7 +59,7 @@ def test_inspect_functions_resolve_the_name_with_a_prepared_cache(sample_test):
     """With `sample` prepared in the cache, `datasets` used to find that folder and answer `['default']`."""
     assert datasets.get_dataset_config_names("parass2sbench") == CONFIG_NAMES
     info = datasets.get_dataset_config_info("parass2sbench", "sample")
-    assert info.splits["test"].num_examples == 48 and str(info.version) == "0.1.0"
+    assert info.splits["test"].num_examples == 48 and str(info.version) == "0.2.0"
     assert datasets.get_dataset_split_names("parass2sbench", "iemocap") == ["test"]
     assert isinstance(datasets.load_dataset_builder("parass2sbench", "sample"), ParaS2SBench)
 
@@ -71,10 +71,10 @@ def test_other_names_still_reach_datasets_through_inspect(tmp_path, monkeypatch)
 
 
 def test_info_states_the_builder_version_and_a_license_id(sample_test, tmp_path):
-    assert str(ParaS2SBench.VERSION) == "0.1.0"
+    assert str(ParaS2SBench.VERSION) == "0.2.0"
     assert all(config.version == ParaS2SBench.VERSION for config in ParaS2SBench.BUILDER_CONFIGS)
     builder = datasets.load_dataset_builder("parass2sbench", "emotion", cache_dir=str(tmp_path))
-    assert builder.info.version == ParaS2SBench.VERSION and "/0.1.0/" in builder.cache_dir.replace(os.sep, "/")
+    assert builder.info.version == ParaS2SBench.VERSION and "/0.2.0/" in builder.cache_dir.replace(os.sep, "/")
     assert sample_test.info.version == ParaS2SBench.VERSION
     assert builder.info.license == sample_test.info.license == "cc-by-4.0"
 

@@ -28,7 +28,7 @@ import yaml
 
 from ..cli_style import dash_aliases
 from ..constants import DIMENSIONS, REPLY_STYLES, STYLES
-from ..render.styles import prosody_table_markdown
+from ..render.styles import prosody_table_markdown, voice_split_markdown
 from .features import FEATURES, FIELD_DESCRIPTIONS, ROW_FIELDS
 from .parass2s_bench import _CITATION, BUILDER_CONFIGS
 from .real_corpora import EMOTION_REQUIREMENTS
@@ -206,6 +206,13 @@ def statistics_table(records, stats: dict | None) -> str:
     return "\n".join(rows) + "\n\n" + note
 
 
+def _voice_split() -> str:
+    from ..render import get_renderer
+    from .parass2s_bench import benchmark_voice_plan
+
+    return voice_split_markdown(benchmark_voice_plan(get_renderer("espeak-ng")).split_voices)
+
+
 def generate_card() -> str:
     records = read_text_layer()
     stats = read_render_stats()
@@ -214,7 +221,8 @@ def generate_card() -> str:
     configs = "\n".join(f"| `{c.name}` | {c.description} |" for c in BUILDER_CONFIGS)
     body = BODY.format(
         configs=configs, fields=fields, statistics=statistics_table(records, stats), sizes=sizes_table(stats),
-        prosody=prosody_table_markdown(), reply_styles=", ".join(REPLY_STYLES), requirements=requirements,
+        prosody=prosody_table_markdown(), voice_split=_voice_split(), reply_styles=", ".join(REPLY_STYLES),
+        requirements=requirements,
         citation=_CITATION.strip(),
     )
     return yaml_header(records, stats) + body
@@ -306,6 +314,10 @@ deterministic). Every style maps to a voice, pitch, pitch range, rate, loudness 
 movement:
 
 {prosody}
+
+**Voices are disjoint by split**, as in the paper:
+
+{voice_split}
 
 **espeak-ng is a robotic formant synthesiser, not the expressive TTS of the paper** (gpt-4o-mini-tts for emotion and
 sarcasm, CosyVoice voice cloning for age and gender). Its contrasts in pitch, rate, loudness and voice are real and

@@ -15,6 +15,7 @@ from importlib import resources
 from ..cli_style import dash_aliases
 from ..constants import DIMENSIONS
 from ..render import get_renderer
+from .parass2s_bench import benchmark_voice_plan, row_voice_key
 from .text_layer import read_text_layer, record_rows
 
 SAMPLE_IDS = tuple(f"{d}-test-{n:04d}" for d in DIMENSIONS for n in range(1, 7))
@@ -28,15 +29,17 @@ def make_sample(out_dir: str | None = None, renderer: str = "espeak-ng") -> str:
     if missing:
         raise ValueError(f"The text layer lacks the sample records {missing}.")
     tts = get_renderer(renderer)
+    plan = benchmark_voice_plan(tts)  # the voices of the test split, as the rendered configs use them
     os.makedirs(os.path.join(out_dir, "audio"), exist_ok=True)
     lines = []
     for rid in SAMPLE_IDS:
         for row in record_rows(records[rid]):
-            clip = tts.render(row["text"], row["style"], voice_key=row["pair_id"])
+            key = row_voice_key(tts, plan, row)
+            clip = tts.render(row["text"], row["style"], voice_key=key)
             file_name = f"audio/{row['id']}.flac"
             with open(os.path.join(out_dir, file_name), "wb") as f:
                 f.write(clip.to_bytes())
-            row.update(voice=tts.voice(row["style"], row["pair_id"]), source=tts.name, file_name=file_name)
+            row.update(voice=tts.voice(row["style"], key), source=tts.name, file_name=file_name)
             lines.append(json.dumps(row, ensure_ascii=False))
     with open(os.path.join(out_dir, "metadata.jsonl"), "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")

@@ -28,7 +28,7 @@ import datasets
 from datasets.builder import Key
 
 from ..audio import load_audio
-from ..constants import DIMENSIONS
+from ..constants import DIMENSIONS, QUERY_STYLES
 from .data_dir import read_metadata
 from .features import FEATURES, FIELD_DESCRIPTIONS
 from .real_corpora import (
@@ -110,7 +110,7 @@ class ParaS2SBenchConfig(datasets.BuilderConfig):
         self.meld_splits = tuple(self.meld_splits)
 
 
-VERSION = datasets.Version("0.1.0")
+VERSION = datasets.Version("0.2.0")
 """The builder's version: in every config, so `builder.info.version` and the cache path state it."""
 
 SHARDS_PER_SPLIT = 16
@@ -277,10 +277,12 @@ class ParaS2SBench(datasets.GeneratorBasedBuilder):
         return get_renderer(self.config.renderer, **self.config.renderer_kwargs)
 
     def _rendered(self, renderer, records):
+        plan = benchmark_voice_plan(renderer)
         for record in records:
             for row in record_rows(record):
-                clip = renderer.render(row["text"], row["style"], voice_key=row["pair_id"])
-                row.update(voice=renderer.voice(row["style"], row["pair_id"]), source=renderer.name,
+                key = row_voice_key(renderer, plan, row)
+                clip = renderer.render(row["text"], row["style"], voice_key=key)
+                row.update(voice=renderer.voice(row["style"], key), source=renderer.name,
                            audio={"bytes": clip.to_bytes(), "path": f"{row['id']}.flac"})
                 yield row
 
@@ -294,6 +296,23 @@ class ParaS2SBench(datasets.GeneratorBasedBuilder):
             clip = load_audio(path, max_seconds=self.config.max_seconds)
             row["audio"] = {"bytes": clip.to_bytes(), "path": os.path.basename(path)}
             yield row
+
+
+def benchmark_voice_plan(renderer):
+    """The benchmark's voice split for `renderer`: every voice of the query styles' pools goes to test or train once
+    (`render.voice_split`), the same for every config, so no voice is heard in both splits. A renderer that lists no
+    voice pools gets no split (a warning)."""
+    from ..render.voice_split import VoicePlan
+
+    return VoicePlan(renderer, set(QUERY_STYLES), enabled=True)
+
+
+def row_voice_key(renderer, plan, row: dict) -> str:
+    """The voice key a benchmark row is rendered with: its `pair_id`, moved (deterministically) until the voice lies in
+    the row's split. Both styles of an emotion or sarcasm pair share a pool, so they find the same speaker."""
+    from ..render.voice_split import pick_voice_key
+
+    return pick_voice_key(renderer, row["style"], row["pair_id"], plan.allowed_for(row["style"], row["split"]))[0]
 
 
 def _split_generator(name: str, shards: list[tuple[str, list]]) -> datasets.SplitGenerator:

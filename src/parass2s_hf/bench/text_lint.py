@@ -79,6 +79,23 @@ CUE_LEXICON: dict[str, tuple[str, ...]] = {
         "fiance", "fiancee", "bride", "groom", "testosterone", "estrogen", "oestrogen",
     ),
 }
+# Words that decide a style without the voice, beyond single cue words:
+AGE_PERMISSION = re.compile(r"\b(can i|could i|may i|am i allowed|is it ok(ay)?|is it alright|by myself|on my own)\b",
+                            re.IGNORECASE)
+"""Asking permission points to a child from the words alone; at most `MAX_AGE_PERMISSION_SHARE` of the age texts
+may (an adult asks too, but the benchmark must not lean on it)."""
+MAX_AGE_PERMISSION_SHARE = 0.05
+SARCASM_PRAISE = ("loved", "love", "loves", "enjoyed", "enjoy", "enjoys", "great", "wonderful", "perfect", "best",
+                  "thrilled", "delighted")
+USUALLY_BAD = ("dentist", "vet", "traffic", "queue", "delay", "delayed", "delays", "cancelled", "canceled",
+               "overtime", "taxes", "flat tyre", "flat tire", "jury duty", "paperwork", "hold music", "power cut",
+               "food poisoning", "parking ticket")
+"""Situations that are usually bad: praising one reads as sarcastic from the words alone (a maintained list: extend
+it, never loosen it)."""
+MAX_REPLY_JACCARD = 0.5
+"""Emotion pairs: the two reference replies must differ (word-set Jaccard below this), or the pair no longer tests a
+different reply."""
+
 # Punctuation that performs the style (shouting, trailing-off sighs, scare quotes) is not neutral either.
 CUE_PUNCTUATION = ("!", "...", "\u2026", '"', "\u201c", "\u201d", "*", "~")
 
@@ -134,6 +151,9 @@ def check_record(rec: Mapping) -> list[str]:
     cues = style_cues(rec["text"], dim)
     if cues:
         problems.append(f"{rid}: text reveals the {dim} style through {cues}: {rec['text']!r}")
+    if dim == "sarcasm" and (praise := praised_bad_situation(rec["text"])):
+        problems.append(f"{rid}: text praises a usually bad situation ({praise}), which reads as sarcastic without "
+                        f"the voice: {rec['text']!r}")
     per_style = rec["per_style"]
     if not isinstance(per_style, Mapping) or set(per_style) != set(styles):
         problems.append(f"{rid}: 'per_style' must have exactly the keys {styles}, got {list(per_style or {})}")
@@ -154,7 +174,23 @@ def check_record(rec: Mapping) -> list[str]:
     replies = [per_style[s].get("reference_reply", "").strip().lower() for s in styles]
     if replies[0] and replies[0] == replies[1]:
         problems.append(f"{rid}: both styles have the same reference reply; the styles must call for different replies")
+    elif dim == "emotion" and (score := jaccard(word_set(replies[0]), word_set(replies[1]))) >= MAX_REPLY_JACCARD:
+        problems.append(f"{rid}: the two reference replies are alike (word-set Jaccard {score:.2f}, at most "
+                        f"{MAX_REPLY_JACCARD} allowed): the styles must call for different replies")
     return problems
+
+
+def praised_bad_situation(text: str) -> str:
+    """"praise + situation" when `text` praises (`SARCASM_PRAISE`) a usually bad situation (`USUALLY_BAD`), else ""."""
+    padded = f" {normalise(text)} "
+    praise = [w for w in SARCASM_PRAISE if f" {w} " in padded]
+    bad = [w for w in USUALLY_BAD if f" {w} " in padded]
+    return f"{praise[0]!r} + {bad[0]!r}" if praise and bad else ""
+
+
+def asks_permission(text: str) -> bool:
+    """The text asks permission (`AGE_PERMISSION`), which points to a child from the words alone."""
+    return bool(AGE_PERMISSION.search(text))
 
 
 def check_layer(
@@ -210,6 +246,13 @@ def check_layer(
                     f"{split}/emotion: {emotion!r} takes part in {seen[emotion]} of {len(pairs)} pairs, "
                     f"expected at least {need:.0f}"
                 )
+
+    age = [rec for rec in by_dim.get("age", []) if isinstance(rec.get("text"), str)]
+    asking = [rec.get("id") for rec in age if asks_permission(rec["text"])]
+    if age and len(asking) > MAX_AGE_PERMISSION_SHARE * len(age):
+        problems.append(f"age: {len(asking)} of {len(age)} texts ask permission ({AGE_PERMISSION.pattern}), which "
+                        f"points to a child from the words alone; at most {MAX_AGE_PERMISSION_SHARE:.0%} may: "
+                        f"{asking[:10]}{' ...' if len(asking) > 10 else ''}")
 
     topics = {split: {rec.get("topic") for rec in records if rec.get("split") == split} for split in ("test", "train")}
     shared = topics["test"] & topics["train"]

@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 
 from ..io import resolve_inside, write_atomic
 from ..json_settings import json_dict
+from ..render.voice_split import VoicePlan, assign_voice_splits, pick_voice_key  # noqa: F401 - re-exported
 from .workdir import StageSummary, WorkDir
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_POLYTONE_VOICES = 3
-_MAX_KEY_TRIES = 512
 _REASON_CHARS = 400
 
 
@@ -88,46 +88,6 @@ class RenderConfig:
         return out
 
 
-# ---- voices ----
-
-def assign_voice_splits(pools: dict[str, list[str]]) -> dict[str, str]:
-    """Assign every voice of the given pools (style -> voices) to `"test"` or `"train"`, once, balancing each pool:
-    small pools first, each new voice going to the split that holds fewer of that pool's voices (test on a tie)."""
-    assign: dict[str, str] = {}
-    for style in sorted(pools, key=lambda s: (len(set(pools[s])), s)):
-        pool = list(dict.fromkeys(pools[style]))
-        counts = Counter(assign[v] for v in pool if v in assign)
-        for voice in pool:
-            if voice in assign:
-                continue
-            split = "test" if counts["test"] <= counts["train"] else "train"
-            assign[voice] = split
-            counts[split] += 1
-    return assign
-
-
-def pick_voice_key(renderer, style: str, base_key: str, allowed: set | None = None,
-                   avoid: set | None = None) -> tuple[str, str]:
-    """A voice key for `renderer.voice(style, key)`: `base_key` itself when its voice is allowed and not to be
-    avoided, else the first of `base_key~1`, `base_key~2`, ... that is (a deterministic search, so a rerun finds the same
-    key, and styles that share a pool find the same voice). When every allowed voice is to be avoided, the first
-    allowed one is returned (a repeat). Returns (key, voice)."""
-    avoid = avoid or set()
-    fallback = None
-    for i in range(_MAX_KEY_TRIES):
-        key = base_key if i == 0 else f"{base_key}~{i}"
-        voice = renderer.voice(style, key)
-        if allowed is not None and voice not in allowed:
-            continue
-        if voice not in avoid:
-            return key, voice
-        if fallback is None:
-            fallback = (key, voice)
-    if fallback is not None:
-        return fallback
-    raise RuntimeError(f"no voice key of {base_key!r} gives a {style} voice among {sorted(allowed or ())}")
-
-
 # ---- planning ----
 
 def _kept_records(work: WorkDir) -> list[dict]:
@@ -158,53 +118,7 @@ def _clip_specs(record: dict, mode: str, voices: int) -> list[dict]:
     return specs
 
 
-class _VoicePlan:
-    """Which voices each (style, split) may use."""
-
-    def __init__(self, renderer, styles: set[str], enabled: bool):
-        self.allowed: dict[tuple[str, str], set] = {}
-        self.unavailable: list[str] = []
-        self.split_voices: dict[str, list[str]] | None = None
-        self.note = ""
-        self.effective = False
-        if not enabled:
-            self.note = "voice_split is off"
-            return
-        if not callable(getattr(renderer, "voices", None)):
-            self.note = f"the renderer {getattr(renderer, 'name', renderer)!r} has no voices(style): no voice split"
-            logger.warning("voice_split ignored: %s lists no voice pools (no voices(style) method), so the test and "
-                           "train splits may share voices", getattr(renderer, "name", type(renderer).__name__))
-            return
-        pools = {}
-        for style in sorted(styles):
-            try:
-                pools[style] = list(renderer.voices(style))
-            except Exception as e:  # noqa: BLE001 - an unknown style fails its clips later, with the reason
-                logger.warning("no voice pool for style %r (%s)", style, e)
-        assign = assign_voice_splits(pools)
-        for style, pool in pools.items():
-            for split in ("test", "train"):
-                share = {v for v in pool if assign[v] == split}
-                self.allowed[(style, split)] = share
-            if not self.allowed[(style, "test")] or not self.allowed[(style, "train")]:
-                self.unavailable.append(style)
-                self.allowed[(style, "test")] = self.allowed[(style, "train")] = set(pool)
-        if self.unavailable:
-            logger.warning("voice split impossible for style(s) %s (a single voice in the pool): their clips share "
-                           "voices between test and train", ", ".join(self.unavailable))
-        self.effective = True
-        shared = {v for style in self.unavailable for v in pools[style]}
-        self.split_voices = {s: sorted(v for v, a in assign.items() if a == s and v not in shared)
-                             for s in ("test", "train")}
-        self.split_voices["shared"] = sorted(shared)
-
-    def allowed_for(self, style: str, split: str) -> set | None:
-        if not self.effective:
-            return None
-        return self.allowed.get((style, "train" if split == "train" else "test"))
-
-
-def _plan(records: list[dict], mode: str, voices: int, renderer, plan: _VoicePlan) -> list[dict]:
+def _plan(records: list[dict], mode: str, voices: int, renderer, plan: VoicePlan) -> list[dict]:
     clips = []
     repeated = Counter()
     for record in records:
@@ -311,7 +225,7 @@ def run_render(work: WorkDir, config: RenderConfig, renderer=None, *, overwrite:
         if mode == "sft":
             styles.update(e.get("reference_reply_style") for e in (record.get("per_style") or {}).values()
                           if isinstance(e, dict) and e.get("reference_reply_style"))
-    plan = _VoicePlan(renderer, styles, config.voice_split)
+    plan = VoicePlan(renderer, styles, config.voice_split)
     settings = {**config.settings(), "voices_per_style": voices, "mode": mode,
                 "renderer_name": getattr(renderer, "name", type(renderer).__name__),
                 "voice_split_effective": plan.effective, "voice_split_note": plan.note,

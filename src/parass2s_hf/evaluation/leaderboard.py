@@ -86,6 +86,7 @@ def compare_runs(run_dirs: Sequence, output_dir=None) -> dict:
         total = (report.get("counts") or {}).get("total") or {}
         rows.append({"label": manifest.get("label") or os.path.basename(os.path.normpath(run_dir)), "run_dir": run_dir,
                      "items": total.get("items_scored"), "planned": total.get("planned"),
+                     "dataset_version": (manifest.get("dataset") or {}).get("version"),
                      "system": (manifest.get("system") or {}).get("name"),
                      "judge_fingerprint": (manifest.get("judge") or {}).get("fingerprint")
                      or report.get("judge_fingerprint"),
@@ -104,6 +105,12 @@ def compare_runs(run_dirs: Sequence, output_dir=None) -> dict:
     unknown = [r["label"] for r in rows if not r["judge_fingerprint"]]
     if unknown:
         lines += [f"> Judge fingerprint unknown for {', '.join(unknown)}: comparability not checked for them.", ""]
+    versions = sorted({r["dataset_version"] or "unknown" for r in rows})
+    if len(versions) > 1:
+        by_version = "; ".join(f"{v}: {', '.join(r['label'] for r in rows if (r['dataset_version'] or 'unknown') == v)}"
+                               for v in versions)
+        lines += [(f"> **Different ParaS2SBench versions** ({by_version}): the texts or voices of the benchmark "
+                   f"changed between them, so the runs did not answer the same questions."), ""]
     sizes = sorted({r["items"] for r in rows if r["items"] is not None})
     if len(sizes) > 1:
         counts = ", ".join(f"{r['label']}: {r['items']}" for r in rows)

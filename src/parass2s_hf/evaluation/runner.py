@@ -34,6 +34,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from ..audio import AudioError, load_audio
+from ..bench.parass2s_bench import VERSION as BENCH_VERSION
 from ..constants import SCORE_MIN
 from ..io import JsonlLog, read_json, write_atomic, write_json
 from ..judge.items import STATUS_INVALID, JudgeItem
@@ -473,8 +474,8 @@ class EvaluationRunner:
         manifest = build_manifest(
             system_name=self.system.name, system_config=self.system.config(), system_fingerprint=self.system_fp,
             judge_config=self.judge.config.to_dict(), judge_fingerprint=self.judge_fp,
-            dataset={**self._identity()["dataset"], "dimensions": cfg.dimensions, "limit": cfg.limit,
-                     "rows": len({k[0] for k in keys})},
+            dataset={**self._identity()["dataset"], "version": str(BENCH_VERSION), "dimensions": cfg.dimensions,
+                     "limit": cfg.limit, "rows": len({k[0] for k in keys})},
             num_samples=cfg.num_samples, seed=cfg.seed, label=cfg.label,
             extra={"bootstrap": {"confidence": cfg.confidence, "n_resamples": cfg.n_resamples},
                    "report_inputs": inputs})

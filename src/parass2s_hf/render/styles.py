@@ -47,11 +47,12 @@ class Prosody:
 
 # espeak-ng variants measured at pitch 50 on one sentence (median F0, yin): m1-m7 92-104 Hz, f1-f5 176-210 Hz;
 # at pitch 95 the f-variants reach 290-390 Hz, the range of a child's voice. espeak-ng has no child voice:
-# the "child" pool is high-pitched variants driven high, which is a pitch contrast, not a real child.
+# the "child" pool is high-pitched variants (their own pitch range 200-300 Hz) driven high, which is a pitch contrast,
+# not a real child. No voice sits in two pools: an age item's child and adult speakers never share a voice.
 VOICE_POOLS: dict[str, tuple[str, ...]] = {
     "male": ("en-us+m1", "en-us+m2", "en-us+m3", "en-us+m4", "en-us+m5", "en-us+m6", "en-us+m7"),
     "female": ("en-us+f1", "en-us+f2", "en-us+f3", "en-us+f5"),
-    "child": ("en-us+f5", "en-us+Annie", "en-us+belinda"),
+    "child": ("en-us+Annie", "en-us+belinda", "en-us+anika", "en-us+Andrea"),
 }
 VOICE_POOLS["adult"] = VOICE_POOLS["male"] + VOICE_POOLS["female"]
 VOICE_POOLS["speaker"] = VOICE_POOLS["adult"]
@@ -122,3 +123,20 @@ def prosody_table_markdown() -> str:
         rows.append(f"| {style} | {voice} | {p.pitch} | {p.pitch_range} | {p.rate} | {p.amplitude} | {ssml} | "
                     f"{p.description} |")
     return "\n".join(rows)
+
+
+def voice_split_markdown(split_voices: dict[str, list[str]]) -> str:
+    """The test/train voice split (`render.voice_split.VoicePlan.split_voices`) as Markdown, for the style table's
+    readers: which voices each split is spoken in, by pool."""
+    rows = ["| pool | test voices | train voices |", "|---|---|---|"]
+    for pool in ("male", "female", "child"):
+        cells = [", ".join(v for v in VOICE_POOLS[pool] if v in split_voices.get(split, ())) or "-"
+                 for split in ("test", "train")]
+        rows.append(f"| {pool} | {cells[0]} | {cells[1]} |")
+    shared = split_voices.get("shared") or []
+    note = ("No voice is in both splits: a system trained on the train split never hears a test voice. Emotion and "
+            "sarcasm pairs keep one speaker for both styles, drawn from the adult (male and female) voices of the "
+            "pair's split; age and gender items draw each style's speaker from its own pool.")
+    if shared:
+        note += f" Voices that could not be split (a pool of one): {', '.join(shared)}."
+    return "\n".join(rows) + "\n\n" + note

@@ -518,6 +518,7 @@ def test_cpu_smoke_yaml_parses(train_rm):
         train_rm.build_parser().parse_args_and_config(["--config", CPU_YAML, "--eval_fraction", "1.5"])
 
 
+@pytest.mark.slow  # the whole CPU recipe (about 9 s; the loop test runs it too); .ci/run runs the slow tests
 def test_example_main_runs_the_cpu_smoke_yaml(train_rm, tiny, sample_test, tmp_path):
     out = str(tmp_path / "rm")
     argv = ["--config", CPU_YAML, "--model_name_or_path", tiny["audio_llm"], "--judge_audio_llm", tiny["audio_llm"],

@@ -75,7 +75,8 @@ def test_missing_responses_are_listed_or_skipped(tmp_path, tiny, responses, samp
     assert len(results(tmp_path / "run")) == 40
 
 
-@pytest.mark.parametrize("labelled", [False, True])
+# the labelled topline runs all 48 items (about 8 s): slow, which .ci/run runs; the style-blind run keeps the path
+@pytest.mark.parametrize("labelled", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_cascade_cli_on_sample(tmp_path, tiny, labelled):
     out = tmp_path / "run"
     rc = cli.main(["evaluate", "--system", "cascade", "--asr", tiny["asr"], "--llm", tiny["text_llm"], "--tts",

@@ -536,8 +536,8 @@ def test_train_grpo_checks_the_policy_and_the_reward_judge_before_the_prompts(gr
     assert spy.settings == [["--model_name_or_path", "--judge_config.audio_llm"]]
 
 
-# train_polytone's subprocess is `slow` (7 s of imports; its preflight is tested in-process above): .ci/run runs it.
-@pytest.mark.parametrize("filename, config", [("train_sft.py", "sft_cpu_smoke.yaml"),
+# each script's subprocess is `slow` (7-8 s of imports; their preflights are tested in-process above): .ci/run runs them.
+@pytest.mark.parametrize("filename, config", [pytest.param("train_sft.py", "sft_cpu_smoke.yaml", marks=pytest.mark.slow),
                                               pytest.param("train_polytone.py", "polytone_cpu_smoke.yaml",
                                                            marks=pytest.mark.slow)])
 def test_a_script_prints_the_problem_as_one_line_and_exits_non_zero(tmp_path, filename, config):

@@ -21,6 +21,7 @@ install_requires = [
     "soundfile>=0.12",
     "librosa>=0.10",
     "scipy>=1.13",  # pearsonr/kendalltau with axis= (judge validation)
+    "krippendorff>=0.8",  # inter-rater agreement (judge validation)
     "espeakng-loader>=0.2.4",  # ships libespeak-ng and its data: the offline renderer needs no system package
     "tqdm>=4.66",
     "jiwer>=3",  # word error rate (the build pipeline's verify stage)
@@ -31,7 +32,8 @@ install_requires = [
 extras = {
     "train": ["trl>=1.16,<1.17", "peft>=0.17", "bitsandbytes>=0.45"],
     "api": ["openai>=1.40"],
-    "dev": ["pytest>=8"],
+    "listen": ["gradio>=5"],  # the listening page (parass2s listen)
+    "dev": ["pytest>=8", "selenium>=4.20"],  # selenium drives the page in headless Chromium (tests)
 }
 extras["all"] = sorted({dep for deps in extras.values() for dep in deps})
 

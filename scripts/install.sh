@@ -36,5 +36,5 @@ if [ "$mode" = cpu ]; then
 else
   python -m pip install -q torch torchcodec
 fi
-python -m pip install -q -e ".[train,api,dev]"
+python -m pip install -q -e ".[train,api,listen,dev]"
 python -c "import parass2s_hf, torch, torchcodec; print('parass2s_hf', parass2s_hf.__version__, '| torch', torch.__version__, '| torchcodec', torchcodec.__version__)"

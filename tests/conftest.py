@@ -12,6 +12,7 @@ os.environ["HF_HOME"] = _HOME
 os.environ["HF_DATASETS_CACHE"] = os.path.join(_HOME, "datasets")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # the listening page's tests: no request leaves the machine
 
 import json
 

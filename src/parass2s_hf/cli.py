@@ -11,6 +11,7 @@ parass2s compare runs/*                          # leaderboard of several runs
 parass2s report runs/x [runs/y ...]              # rebuild a run's report.json/.md/.png from its results (no model)
 parass2s build generate|filter|render|verify|export|all ...   # build ParaS2SBench-style data (see --help)
 parass2s validate-judge --ratings ratings.csv --run runs/x      # judge vs human ratings, bias probes
+parass2s listen rate --run runs/x --rater alice --output ratings/   # a local page to rate responses
 ```
 """
 
@@ -113,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("build", help="build ParaS2SBench-style data: generate, filter, render, verify, export",
                    add_help=False)
     sub.add_parser("validate-judge", help="judge vs human ratings (Tables 2 and 3), bias probes", add_help=False)
+    sub.add_parser("listen", help="a local listening page: rate responses, or verify a build's rendered items",
+                   add_help=False)
     return parser
 
 
@@ -130,6 +133,10 @@ def main(argv=None) -> int:
         from .construct.cli import main as build_main
 
         return build_main(argv[1:])
+    if argv and argv[0] == "listen":
+        from .listen.cli import main as listen_main
+
+        return listen_main(argv[1:])
     if argv and argv[0] == "validate-judge":
         from .validation.cli import main as validate_main
 

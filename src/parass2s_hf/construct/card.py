@@ -164,6 +164,15 @@ def _disjoint_note(rows: list[dict]) -> str:
     return "Train and test share no topic and no voice (checked at export)."
 
 
+def human_check_note(checked: dict) -> str:
+    """The card's note on the listeners' check (the export summary's `human_check`)."""
+    reasons = "; ".join(f"{why}: {n}" for why, n in checked.get("rejected_by_reason", {}).items())
+    return (f"- **Checked by listeners.** {checked.get('records_checked', 0)} record(s) were heard by "
+            f"{len(checked.get('raters', []))} listener(s); {checked.get('records_rejected', 0)} rejected"
+            + (f" ({reasons})" if reasons else "") + " and left out. Records no one heard were not checked by a "
+            f"person (decision files' fingerprint `{checked.get('fingerprint', '')}`).")
+
+
 def export_card(rows: list[dict], mode: str, summary: dict, settings: dict, *, shards: dict | None = None,
                 features=None) -> str:
     """The dataset card of an export.
@@ -201,9 +210,11 @@ def export_card(rows: list[dict], mode: str, summary: dict, settings: dict, *, s
             if not any(r["dimension"] == dim and r["split"] == "test" for r in rows):
                 notes.append(f"- **No {dim} test rows.** Every {dim} test pair was dropped in an earlier stage: the "
                              f"`{dim}` config has a `train` split only.")
+    checked = (summary.get("export") or {}).get("human_check")
     notes += [
         ("- **Texts are LLM-generated** and screened by an LLM for neutrality, plausibility and relevance; ASR "
          "verification checks the words, not whether the style comes across."),
+        *([human_check_note(checked)] if checked else []),
         "- **License: unknown** (placeholder). Set it from the licenses of the generating LLM, the TTS and its voices.",
     ]
     parts = [
@@ -231,4 +242,5 @@ def export_card(rows: list[dict], mode: str, summary: dict, settings: dict, *, s
     return "\n".join(parts)
 
 
-__all__ = ["contents_markdown", "export_card", "settings_markdown", "summary_markdown", "yaml_header"]
+__all__ = ["contents_markdown", "export_card", "human_check_note", "settings_markdown", "summary_markdown",
+           "yaml_header"]

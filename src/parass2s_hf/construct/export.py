@@ -27,10 +27,15 @@ shards with the audio bytes embedded, which the card's `configs` point at):
       <split>/metadata.jsonl               file_name, reply_file_name, id, record_id, ..., target, reply_style, ...
       <split>/<clip id>.flac, <split>/<clip id>-reply.flac
 
-Export is a pure function of the stage files: a rerun rebuilds `out/` in a temporary folder beside it and renames it
-into place, so a crash never leaves half an export. `out/.parass2s_export.json` marks the folder as this work folder's
-export; an `out` that is neither empty nor such an export is refused unless `overwrite`. Train and test must share no
-topic and no voice, or the export is refused naming them.
+Records a listener rejected (`human_check/`, see `human_check`) are dropped whole (every clip of the record), counted
+as `rejected by a listener: <reason>`; the export summary's `human_check` says how many records people checked and
+rejected, with a fingerprint of the decision files. The decisions are an input, like the stage files, not a setting:
+rerunning export after new decisions applies them without `--overwrite`.
+
+Export is a pure function of the stage files (and the decisions): a rerun rebuilds `out/` in a temporary folder beside
+it and renames it into place, so a crash never leaves half an export. `out/.parass2s_export.json` marks the folder as
+this work folder's export; an `out` that is neither empty nor such an export is refused unless `overwrite`. Train and
+test must share no topic and no voice, or the export is refused naming them.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from ..bench.features import ROW_FIELDS
 from ..constants import REPLY_STYLES
 from ..io import resolve_inside, write_json
 from ..render.reply_format import format_reply
+from .human_check import REJECTED_DROP_REASON, load_human_check
 from .workdir import MODES, StageSummary, WorkDir
 
 logger = logging.getLogger(__name__)
@@ -112,6 +118,8 @@ class _Plan:
     seconds: list[float]
     """Audio seconds per row (query + reply in sft mode)."""
     summary: StageSummary
+    human_check: dict | None = None
+    """What people checked (`HumanCheck.summary`), or None when no one has."""
 
 
 def _clip_state(clip_id: str, rendered: dict, verified: dict) -> str | None:
@@ -130,9 +138,10 @@ def _clip_state(clip_id: str, rendered: dict, verified: dict) -> str | None:
 
 
 class _Planner:
-    """What a mode's planner shares: the stage files read, the clips that passed render and verify, and the plan being
-    built (rows, copies, seconds, the summary, the clips accounted for). `_plan` runs one mode's `add_record` per kept
-    record, then accounts for every clip left over."""
+    """What a mode's planner shares: the stage files read, the clips that passed render and verify (per record too),
+    the records listeners rejected, and the plan being built (rows, copies, seconds, the summary, the clips accounted
+    for). `_plan` drops a rejected record's clips, runs one mode's rows function per other kept record, then accounts
+    for every clip left over."""
 
     def __init__(self, work: WorkDir):
         self.work = work
@@ -144,6 +153,12 @@ class _Planner:
         self.summary = StageSummary("export", items_in=len(self.passed))
         self.records = {rid: r for rid, r in self.generated.items()
                         if r.get("status") == "ok" and self.filtered.get(rid, {}).get("status") == "kept"}
+        self.by_record: dict[str, list[str]] = defaultdict(list)
+        for cid, line in self.passed.items():
+            self.by_record[line.get("record_id")].append(cid)
+        check = load_human_check(work)
+        self.rejected = {rid: why for rid, why in check.rejected().items() if rid in self.records} if check else {}
+        self.human_check = check.summary(self.records) if check else None
         self.accounted: set[str] = set()
         self.rows: list[dict] = []
         self.copies: list[tuple[str, str, str]] = []
@@ -227,7 +242,7 @@ def _polytone_rows(planner: _Planner, rid: str, record: dict, common: dict) -> N
     styles = list(record["styles"])
     split = common["split"]
     passed = planner.passed
-    mine = [cid for cid, line in passed.items() if line.get("record_id") == rid]
+    mine = planner.by_record[rid]
     for cid in sorted(mine, key=lambda c: (styles.index(passed[c]["style"]) if passed[c].get("style") in styles
                                            else len(styles), c)):
         line = passed[cid]
@@ -277,11 +292,16 @@ def _plan(work: WorkDir, mode: str) -> _Plan:
     records = planner.records
     for rid in sorted(records, key=lambda r: (records[r]["split"], r)):
         record = records[rid]
+        if rid in planner.rejected:  # a listener's no drops the whole record, whatever its clips' state
+            planner.drop_passed(planner.by_record[rid], REJECTED_DROP_REASON.format(reason=planner.rejected[rid]))
+            continue
         common = {"id": None, "split": record["split"], "dimension": record["dimension"],
                   "topic": record.get("topic", ""), "text": record["text"], "scenario": record.get("scenario", "")}
         rows_of(planner, rid, record, common)
     planner.account_for_the_rest(mode)
-    return _Plan(planner.rows, planner.copies, planner.seconds, planner.summary)
+    if planner.human_check is not None:
+        planner.summary.extra["human_check"] = planner.human_check
+    return _Plan(planner.rows, planner.copies, planner.seconds, planner.summary, planner.human_check)
 
 
 def shared_between_splits(rows: list[dict]) -> tuple[list[str], list[str]]:
@@ -449,19 +469,22 @@ def run_export(work: WorkDir, config: ExportConfig, api=None, *, overwrite: bool
         config (`ExportConfig`): where to write, Parquet, Hub upload.
         api (`huggingface_hub.HfApi`, *optional*): the Hub client for `push_to_hub` (a new `HfApi()` by default).
         overwrite (`bool`, *optional*, defaults to `False`): export with settings other than the last export's, and
-            replace an `out` folder that is not this work folder's export.
+            replace an `out` folder that is not this work folder's export. New listener decisions are not other
+            settings: a plain rerun applies them.
         repair (`bool`, *optional*, defaults to `False`): move the damaged lines of the stage files (not JSON, or a
             record without the fields the stages need) to `<file>.rejected` and export the rest, instead of refusing
             them (see `WorkDir`); rerunning the stages before export redoes those items.
 
     Returns:
-        `dict`: the export's run summary: in (clips that passed verify), out (clips exported), dropped by reason.
+        `dict`: the export's run summary: in (clips that passed verify), out (clips exported), dropped by reason
+        (a rejected record's clips as `rejected by a listener: <reason>`), and, when listeners decided anything,
+        `human_check` (raters, records checked and rejected, by reason, and the decision files' fingerprint).
 
     Raises:
         `ValueError`: a stage not run yet, a damaged stage file line (without `repair`), a clip whose `file_name` leads
             outside the work folder (named with its stage file and clip id: nothing from elsewhere is copied or
             uploaded), an `out` that is not an export of this work folder (without `overwrite`), train and test sharing
-            a topic or a voice (named), or nothing left to export.
+            a topic or a voice (named), a damaged listener decision line (named), or nothing left to export.
 
     Example:
     ```python
@@ -522,7 +545,8 @@ def run_export(work: WorkDir, config: ExportConfig, api=None, *, overwrite: bool
         with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as f:
             f.write(card)
         write_json(os.path.join(tmp, MARKER_FILE),
-                   {"work_dir": work.path, "mode": mode, "rows": len(plan.rows), "settings": asdict(config)})
+                   {"work_dir": work.path, "mode": mode, "rows": len(plan.rows), "settings": asdict(config),
+                    **({"human_check": plan.human_check} if plan.human_check else {})})
         _replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

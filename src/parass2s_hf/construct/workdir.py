@@ -8,6 +8,7 @@ work/emo/
   rendered.jsonl      render: one line per rendered clip (audio under audio/), ok or failed
   verified.jsonl      verify: WER (and style agreement) per clip, passed or failed
   summary.json        per stage: items in, out, dropped by reason
+  human_check/        listeners' decisions, one <rater>.jsonl each (see `human_check`); export drops rejected records
 ```
 Every stage reads the previous stage's file and appends one line per finished item to its own (flushed and fsynced,
 see `parass2s_hf.io.JsonlLog`), so a rerun skips what is done, and an interrupted stage resumes.
@@ -21,6 +22,7 @@ the damaged lines then move to `<file>.rejected`, the rest is kept, and rerunnin
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 import logging
 import os
@@ -36,6 +38,9 @@ STAGES = ("generate", "filter", "render", "verify", "export")
 STAGE_FILES = {"generate": "generated.jsonl", "filter": "filtered.jsonl", "render": "rendered.jsonl",
                "verify": "verified.jsonl"}
 STAGE_DIRS = {"render": "audio"}
+HUMAN_CHECK_DIR = "human_check"
+"""Listeners' decisions on the rendered records (`human_check.py`): about the render stage's audio, so redoing render
+(or an earlier stage) moves the folder aside (`WorkDir.reset_from`)."""
 MODES = ("benchmark", "polytone", "sft")
 """`benchmark`: pairs of contrasting styles (the builder's input). `polytone`: the same text in every style of a
 dimension, several voices (the style analyzers' training data). `sft`: a query in each style plus its reference reply
@@ -61,10 +66,12 @@ class StageSummary:
     dropped: Counter = field(default_factory=Counter)
     skipped_done: int = 0
     """Items finished by an earlier run of the stage (not redone)."""
+    extra: dict = field(default_factory=dict)
+    """What else the stage records beside the counts (export: the human check), only when there is something."""
 
     def to_dict(self) -> dict:
         return {"stage": self.stage, "in": self.items_in, "out": self.items_out, "dropped": dict(self.dropped),
-                "dropped_total": sum(self.dropped.values()), "already_done": self.skipped_done}
+                "dropped_total": sum(self.dropped.values()), "already_done": self.skipped_done, **self.extra}
 
     def resume(self, items, done: dict, ok_status: str, drop_key) -> list:
         """Count `items` (dicts with an `id`): each is in; one an earlier run finished (`done[id]`) is out when its
@@ -233,9 +240,17 @@ class WorkDir:
         write_json(os.path.join(self.path, "build.json"), state)
 
     def reset_from(self, stage: str) -> None:
-        """Delete the output and settings of `stage` and every later stage."""
+        """Delete the output and settings of `stage` and every later stage. When render is among them, the listeners'
+        decisions (`human_check/`, about the audio being deleted) move aside to `human_check.superseded-<UTC time>/`:
+        kept for reference, but no longer applied to the new clips."""
         later = STAGES[STAGES.index(stage):]
         state = self._state()
+        checks = os.path.join(self.path, HUMAN_CHECK_DIR)
+        if "render" in later and os.path.isdir(checks):
+            when = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            os.replace(checks, f"{checks}.superseded-{when}")
+            logger.warning("%s: the listeners' decisions were about the audio that %s redoes: moved %s to %s",
+                           self.path, stage, checks, f"{checks}.superseded-{when}")
         for name in later:
             if name in STAGE_FILES and os.path.exists(self.file(name)):
                 os.remove(self.file(name))

@@ -4,11 +4,12 @@
 parass2s validate-judge --ratings ratings.csv                                # judge scores in a judge_score column
 parass2s validate-judge --ratings ratings.csv --run runs/omni --run runs/cascade --output validation/
 parass2s validate-judge --ratings ratings.jsonl --run runs/omni --judge_field score_expected
+parass2s validate-judge --ratings ratings/ --run runs/omni --run runs/cascade     # a folder: one <rater>.jsonl each
 parass2s validate-judge --probes --judge_mode end2end --judge_audio_llm Qwen/Qwen2-Audio-7B-Instruct --probe_rows 16
 ```
 
 Writes `validation.json` and `validation.md` (the paper's Table 2 and Table 3 layouts with bootstrap intervals, the
-probes, and notes on what could not be computed) to `--output` and prints the Markdown. Bad input (missing columns,
+agreement between raters as Krippendorff's alpha, the probes, and notes on what could not be computed) to `--output` and prints the Markdown. Bad input (missing columns,
 ids that no run holds, ...) ends with one line naming the problem and exit status 2; so, with `--probes`, does a judge
 model that is not available (offline: not in the Hub cache) or of the wrong kind, checked before any row is rendered.
 """
@@ -39,7 +40,8 @@ def validate_judge(ratings: str | None = None, runs: Sequence[str] = (), *, judg
     """The validation report: agreement with the ratings (when given) and the probes (when a judge is given).
 
     Args:
-        ratings (`str`, *optional*): the ratings file (see `parass2s_hf.validation.ratings`).
+        ratings (`str`, *optional*): the ratings file, or a folder of them, one per rater (see
+            `parass2s_hf.validation.ratings`).
         runs (`list[str]`, *optional*): evaluation run folders holding the judge's scores.
         judge_field (`str`, *optional*, defaults to `"score"`): `score` or `score_expected`.
         label (`str`, *optional*): the judge's row label (defaults to its mode, from the runs' manifests).
@@ -72,7 +74,7 @@ def validate_judge(ratings: str | None = None, runs: Sequence[str] = (), *, judg
     data = load_pairs(ratings, runs, judge_field)
     return build_validation(data.pairs, label=label or data.source.get("judge_label", "judge"), source=data.source,
                             notes=data.notes, probes=probe_out, confidence=confidence, n_resamples=n_resamples,
-                            seed=seed, method=method)
+                            seed=seed, method=method, ratings=data.ratings)
 
 
 # ---- Markdown ----
@@ -102,10 +104,34 @@ def _source_lines(report: dict) -> list[str]:
     per_item = (f"{raters['min']}" if raters["min"] == raters["max"]
                 else f"{raters['min']}-{raters['max']} (mean {raters['mean']})")
     where = f"the run folder(s) {runs}" if source.get("judge_source") == "run" else "the ratings' judge_score column"
-    return [(f"Ratings: `{source.get('ratings')}`: {raters['ratings']} rating(s) of {pairs['total']} item(s), "
+    files = f" ({len(source['files'])} ratings file(s))" if source.get("files") else ""
+    return [(f"Ratings: `{source.get('ratings')}`{files}: {raters['ratings']} rating(s) of {pairs['total']} item(s), "
             f"{per_item} rater(s) per item; judge scores "
             f"(`{source.get('judge_field', 'score')}`) from {where}. Pairs with both scores: "
             f"{pairs['with_judge_score']} of {pairs['total']}."), ""]
+
+
+def _inter_rater_lines(inter: dict | None, shown: bool) -> list[str]:
+    """The inter-rater section, beside judge-human agreement: raters, shared units, alpha (or why there is none)."""
+    if inter is None or not shown:
+        return []
+    names = ", ".join(inter["rater_names"][:20]) + (" ..." if len(inter["rater_names"]) > 20 else "")
+    lines = ["", "## Inter-rater agreement (Krippendorff's alpha)", "",
+             (f"Raters: {inter['raters']}" + (f" ({names})" if names else "") + f"; units {inter['unit']} rated by 2 "
+              f"or more raters: {inter['shared_units']} of {inter['units']}.")]
+    if inter["unnamed"]:
+        lines[-1] += f" {inter['unnamed']} rating(s) name no rater and are left out."
+    if inter["reason"]:
+        return lines + ["", f"Not computed: {inter['reason']}."]
+    boot = inter["bootstrap"]
+    lines += [""] + markdown_table(["alpha", "value", "units"],
+                                   [[level, _cell(inter[level]), inter[level]["n"]] for level in ("ordinal",
+                                                                                                  "interval")])
+    lines += ["", (f"Krippendorff's alpha (`krippendorff` package) over the {inter['ratings']} rating(s) of the shared "
+                   f"units: 1 is perfect agreement, 0 what chance gives. [{boot['confidence']:.0%} percentile bootstrap "
+                   f"interval over units, each with all its ratings, {boot['n_resamples']} resamples, seed "
+                   f"{boot['seed']}.]")]
+    return lines
 
 
 def render_markdown(report: dict) -> str:
@@ -132,6 +158,7 @@ def render_markdown(report: dict) -> str:
                        f"resampled together, {boot['n_resamples']} resamples, seed {boot['seed']}]. `overall` pools "
                        f"every pair; `avg` is the mean of the column values (the paper's avg), its interval resampling "
                        f"each column on its own. {DASH}: not computed (reason in brackets; none: no pairs).")]
+    lines += _inter_rater_lines(report.get("inter_rater"), report["agreement"] is not None)
     ranking = report.get("ranking")
     if ranking:
         lines += ["", "## System ranking (the paper's Table 3 layout)", ""]
@@ -146,6 +173,8 @@ def render_markdown(report: dict) -> str:
                   "", (f"Ranks: 1 = best. [{ranking['bootstrap']['confidence']:.0%} percentile bootstrap interval over "
                       f"items resampled within each system, {ranking['bootstrap']['n_resamples']} resamples.]")]
         star = star or any(ranking[k].get("ci_note") for k in ("spearman", "kendall"))
+    inter = report.get("inter_rater") or {}
+    star = star or any((inter.get(level) or {}).get("ci_note") for level in ("ordinal", "interval"))
     if star:
         lines += ["", "\\* the interval leaves out resamples whose scores were constant (see validation.json)."]
     probes = report.get("probes")
@@ -216,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Judge-human agreement (the paper's Tables 2 and 3) and probes of the judge's failure modes.",
         epilog=examples(__doc__), formatter_class=HelpFormatter)
     parser.add_argument("--ratings", help="ratings file (CSV or JSONL): id, human_score (1-5); optional system, "
-                                          "dimension, subset, judge_score")
+                                          "dimension, subset, judge_score, sample, rater; or a folder of them, one "
+                                          "per rater (every *.jsonl and *.csv inside)")
     parser.add_argument("--run", action="append", default=[], help="evaluation run folder with the judge's scores "
                                                                    "(repeat for several systems)")
     parser.add_argument("--judge_field", choices=JUDGE_FIELDS, default="score",

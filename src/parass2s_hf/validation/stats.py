@@ -8,7 +8,7 @@
 {'value': None, 'ci': None, 'n': 2, 'reason': 'n=2: too few pairs', 'ci_reason': None}
 ```
 
-How the numbers are made (`scipy.stats` only):
+How the numbers are made (`scipy.stats`; `krippendorff` for the agreement between raters):
 - a cell is Pearson (`pearsonr`), Spearman (`spearmanr`) or Kendall's tau-b (`kendalltau`) over the pairs that have
   both a human and a judge score, with a bootstrap interval over pairs (`scipy.stats.bootstrap`, fixed seed; percentile
   by default as in the evaluation report, or BCa, which falls back to percentile where it is undefined): a resample
@@ -21,7 +21,10 @@ How the numbers are made (`scipy.stats` only):
   resampling each column's pairs independently;
 - system level (Table 3): per system the mean judge and mean human score over its paired items, their ranks (1 = best),
   Spearman and Kendall between the two rankings with a percentile bootstrap interval over items resampled within each
-  system (when there are 3 or more systems), and the pairs of systems the judge orders the other way round.
+  system (when there are 3 or more systems), and the pairs of systems the judge orders the other way round;
+- inter-rater agreement: Krippendorff's alpha (`krippendorff.alpha`, ordinal and interval) over the human ratings of
+  the units (system, id, sample) that 2 or more named raters rated, with a percentile bootstrap interval over units
+  (whole units resampled, each with all its ratings); fewer than 2 raters or no shared unit give no value, and say so.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ MAX_UNDEFINED = 0.05
 """Largest share of undefined resamples (constant scores) an interval may leave out (and says so)."""
 DECIMALS = 4
 VERSION = 1
+ALPHA_LEVELS = ("ordinal", "interval")
+"""The levels of measurement Krippendorff's alpha is reported at: 1-5 ratings are ordered; interval also treats the
+steps as equal, as the correlations with the judge do."""
 
 
 def _round(x):
@@ -282,10 +288,108 @@ def system_ranking(pairs: Sequence, *, confidence: float = 0.95, n_resamples: in
             "bootstrap": {**boot, "unit": "item, resampled within its system"}}
 
 
+def _alpha(matrix: np.ndarray, level: str) -> float:
+    """Krippendorff's alpha of a (raters, units) matrix (NaN: not rated); NaN where it is undefined (one value)."""
+    import krippendorff
+
+    try:
+        return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement=level))
+    except ValueError:  # a single value in the data: no disagreement is expected, so alpha is 0/0
+        return math.nan
+
+
+def inter_rater_agreement(ratings: Sequence[dict], *, confidence: float = 0.95, n_resamples: int = 2000,
+                          seed: int = 0) -> dict:
+    """How well the human raters agree with each other: Krippendorff's alpha over the units rated by 2+ raters.
+
+    Args:
+        ratings (`list[dict]`): the live ratings (`load_pairs(...).ratings`): `rater` (`None`: unnamed, left out),
+            `system`, `id`, `sample` and `human_score`. A unit is one (system, id, sample): one response heard.
+        confidence (`float`, *optional*, defaults to `0.95`), n_resamples (`int`, *optional*, defaults to `2000`; `0`
+            skips the interval), seed (`int`, *optional*, defaults to `0`): the percentile bootstrap over units.
+
+    Returns:
+        `dict`: `raters` (how many named raters), `rater_names`, `units` (units rated by a named rater),
+        `shared_units` (those rated by 2 or more), `ratings` (named raters' ratings of shared units), `unnamed`
+        (ratings without a rater, left out), `unit` (what a unit is), `reason` (why there is no alpha; `None` when
+        there is), `ordinal` and `interval` cells (`value`, `ci`, `n` shared units, `reason`, `ci_reason`, and
+        `ci_note` where the interval left undefined resamples out), and `bootstrap`.
+    """
+    boot = _boot(confidence, n_resamples, seed, "percentile")
+    named = [r for r in ratings if r.get("rater") is not None]
+    raters = sorted({r["rater"] for r in named})
+    by_unit: dict = {}
+    for r in named:
+        by_unit.setdefault((r["system"], r["id"], r.get("sample")), {})[r["rater"]] = float(r["human_score"])
+    shared = [unit for unit, scores in by_unit.items() if len(scores) >= 2]
+    with_sample = any(r.get("sample") is not None for r in ratings)
+    out = {"raters": len(raters), "rater_names": raters, "units": len(by_unit), "shared_units": len(shared),
+           "ratings": sum(len(by_unit[u]) for u in shared), "unnamed": len(ratings) - len(named),
+           "unit": "(system, id, sample)" if with_sample else "(system, id)", "reason": None,
+           "bootstrap": {**boot, "unit": "unit, resampled with all its ratings"}}
+    if not raters:
+        reason = ("the ratings name no rater: give a folder with one ratings file per rater, or a `rater` column"
+                  if ratings else "no ratings")
+    elif len(raters) < 2:
+        reason = f"1 rater ({raters[0]}): agreement between raters needs 2 or more"
+    elif not shared:
+        reason = f"no unit {out['unit']} is rated by 2 or more of the {len(raters)} raters"
+    else:
+        reason = None
+    matrix = np.full((len(raters), len(shared)), np.nan)
+    row = {name: i for i, name in enumerate(raters)}
+    for j, unit in enumerate(shared):
+        for name, score in by_unit[unit].items():
+            matrix[row[name], j] = score
+    if reason is None and np.ptp(matrix[np.isfinite(matrix)]) == 0:
+        reason = (f"every rating of the shared units is {matrix[np.isfinite(matrix)][0]:g}: with no variation, "
+                  f"alpha is undefined")
+    out["reason"] = reason
+    for level in ALPHA_LEVELS:
+        if reason:
+            out[level] = {"value": None, "ci": None, "n": len(shared), "reason": reason, "ci_reason": None}
+            continue
+        value = _alpha(matrix, level)
+        ci, ci_reason, note = _alpha_interval(matrix, level, seed, confidence=confidence,
+                                                 n_resamples=boot["n_resamples"])
+        out[level] = {"value": _round(value), "ci": ci, "n": len(shared), "reason": None, "ci_reason": ci_reason,
+                      **({"ci_note": note} if note else {})}
+    return out
+
+
+def _alpha_interval(matrix: np.ndarray, level: str, seed: int, *, confidence: float,
+                    n_resamples: int) -> tuple[list | None, str | None, str | None]:
+    """Percentile bootstrap interval of alpha over units (columns resampled whole): `(interval, why not, note)`.
+
+    A loop, not `scipy.stats.bootstrap`: `krippendorff.alpha` is not vectorised, and at well under a millisecond a
+    call, 2000 resamples take about a second. Resamples whose ratings are all one value have no alpha; they are left
+    out while they are at most `MAX_UNDEFINED` of all, and the note says how many.
+    """
+    n = matrix.shape[1]
+    if n_resamples <= 0:
+        return None, "no bootstrap (n_resamples=0)", None
+    if n < 2:
+        return None, "fewer than 2 shared units to resample", None
+    rng = np.random.default_rng(seed)
+    values = np.array([_alpha(matrix[:, rng.integers(0, n, n)], level) for _ in range(n_resamples)])
+    defined = values[np.isfinite(values)]
+    undefined = len(values) - len(defined)
+    if undefined > MAX_UNDEFINED * len(values):
+        return None, f"interval undefined: {undefined} of {len(values)} resamples have a single rating value", None
+    tail = (1 - confidence) / 2
+    low, high = np.percentile(defined, [100 * tail, 100 * (1 - tail)])
+    note = None
+    if undefined:
+        note = (f"percentile interval over the {len(defined)} of {len(values)} resamples with a value ({undefined} "
+                f"had a single rating value)")
+    return [_round(low), _round(high)], None, note
+
+
 def build_validation(pairs: Sequence, *, label: str = "judge", source: dict | None = None,
                      notes: Sequence[str] = (), probes: dict | None = None, confidence: float = 0.95,
-                     n_resamples: int = 2000, seed: int = 0, method: str = "percentile") -> dict:
-    """The whole validation report: Table 2, Table 3, pair counts, probes and notes.
+                     n_resamples: int = 2000, seed: int = 0, method: str = "percentile",
+                     ratings: Sequence[dict] | None = None) -> dict:
+    """The whole validation report: Table 2, inter-rater agreement, Table 3, pair counts, probes and notes.
 
     Args:
         pairs (`list[RatedPair]`): from `load_pairs(...).pairs`.
@@ -294,11 +398,13 @@ def build_validation(pairs: Sequence, *, label: str = "judge", source: dict | No
         notes (`list[str]`, *optional*): notes to carry (e.g. from `load_pairs`).
         probes (`dict`, *optional*): probe results (`run_probes`).
         confidence, n_resamples, seed, method: the bootstrap's settings (see `correlation`).
+        ratings (`list[dict]`, *optional*): the live ratings (`load_pairs(...).ratings`), for the agreement between
+            raters; without them `inter_rater` is `None`.
 
     Returns:
         `dict` with `version`, `label`, `source`, `pairs` (counts, raters, pairs without a judge score), `agreement`
-        (`agreement_table`), `ranking` (`system_ranking`, or `None` without system names), `probes`, `bootstrap` and
-        `notes`.
+        (`agreement_table`), `inter_rater` (`inter_rater_agreement`, or `None` without `ratings`), `ranking`
+        (`system_ranking`, or `None` without system names), `probes`, `bootstrap` and `notes`.
     """
     boot = _boot(confidence, n_resamples, seed, method)
     notes = list(notes)
@@ -330,6 +436,11 @@ def build_validation(pairs: Sequence, *, label: str = "judge", source: dict | No
     else:
         notes.append("no system names (no `system` column and no --run): no system-level ranking.")
     raters = [p.raters for p in pairs]
+    inter_rater = None
+    if ratings is not None:
+        inter_rater = inter_rater_agreement(ratings, confidence=confidence, n_resamples=n_resamples, seed=seed)
+        if inter_rater["reason"]:
+            notes.append(f"inter-rater agreement: not computed ({inter_rater['reason']}).")
     return {
         "version": VERSION,
         "label": label,
@@ -337,8 +448,10 @@ def build_validation(pairs: Sequence, *, label: str = "judge", source: dict | No
         "pairs": {"total": len(pairs), "with_judge_score": len(pairs) - len(unscored),
                   "without_judge_score": {"count": len(unscored), "ids": [p.id for p in unscored]},
                   "raters": {"min": min(raters, default=0), "max": max(raters, default=0),
-                             "mean": _round(np.mean(raters)) if raters else None, "ratings": int(sum(raters))}},
+                             "mean": _round(np.mean(raters)) if raters else None,
+                             "ratings": int(sum(getattr(p, "ratings", None) or p.raters for p in pairs))}},
         "agreement": agreement,
+        "inter_rater": inter_rater,
         "ranking": ranking,
         "probes": probes,
         "bootstrap": {**boot, "unit": "pair (human and judge resampled together)"},

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from ..judge.items import SCORED_STATUSES, STATUS_EMPTY, STATUS_INVALID, STATUS_MISSING, STATUS_OK, JudgeResult
+from ..judge.items import (
+    SCORED_STATUSES,
+    STATUS_EMPTY,
+    STATUS_INVALID,
+    STATUS_MISSING,
+    STATUS_OK,
+    Judgement,
+    JudgeResult,
+)
 
 # STATUS_EMPTY: the system answered with empty or silent audio, or too little sound (the judge's rule,
 # `judge.items.empty_response_reason`): its failure, scored `SCORE_MIN` and counted separately.
@@ -33,8 +41,9 @@ def subset_of(row: dict) -> str:
 
 
 @dataclass
-class ItemRecord:
-    """One judged (record, sample).
+class ItemRecord(Judgement):
+    """One judged (record, sample): the item's own fields and the judge's `Judgement` (score, score_expected,
+    content_score, style_score, rationale, perception, reason: keyword-only, declared once in `judge.items`).
 
     Attributes:
         id (`str`): the benchmark record id.
@@ -62,16 +71,9 @@ class ItemRecord:
     dimension: str
     style: str
     status: str
-    score: int | None = None
-    score_expected: float | None = None
-    content_score: int | None = None
-    style_score: int | None = None
-    reason: str = ""
     response_path: str | None = None
     response_text: str | None = None
     response_seconds: float | None = None
-    perception: dict = field(default_factory=dict)
-    rationale: str = ""
     system_info: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
 
@@ -86,7 +88,9 @@ class ItemRecord:
         return cls(**item, **{name: getattr(result, name) for name in JUDGEMENT_FIELDS})
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        # the item first, then its judgement, as a results.jsonl line has always read (and hashed)
+        return {name: data[name] for name in RECORD_ORDER}
 
     @classmethod
     def from_dict(cls, data: dict) -> ItemRecord:
@@ -94,6 +98,11 @@ class ItemRecord:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-JUDGEMENT_FIELDS = tuple(f.name for f in fields(JudgeResult) if f.name in ItemRecord.__dataclass_fields__)
-"""The fields a record takes from the judge's `JudgeResult` (status, scores, reason, perception, rationale): declared
-alike in both, which `tests/test_evaluation_arguments.py` checks."""
+JUDGEMENT_FIELDS = (*(f.name for f in fields(Judgement)), "status")
+"""The fields a record takes from the judge's `JudgeResult`: the `Judgement` both inherit, and the status."""
+
+RECORD_ORDER = ("id", "sample", "system_fingerprint", "judge_fingerprint", "subset", "dimension", "style", "status",
+                "score", "score_expected", "content_score", "style_score", "reason", "response_path", "response_text",
+                "response_seconds", "perception", "rationale", "system_info", "timings")
+"""The key order of a `results.jsonl` line."""
+assert set(RECORD_ORDER) == set(ItemRecord.__dataclass_fields__), "RECORD_ORDER must name every ItemRecord field"

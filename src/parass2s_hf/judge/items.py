@@ -48,9 +48,11 @@ class JudgeItem:
     item_id: str | None = None
 
 
-@dataclass
-class JudgeResult:
-    """The judgement of one pair.
+@dataclass(kw_only=True)
+class Judgement:
+    """The judgement of one pair, shared by a `JudgeResult` and an evaluation run's `ItemRecord` (declared once: a
+    record takes these fields from the result as they are). Keyword-only, so a subclass's own fields keep their
+    positions.
 
     Attributes:
         score (`int` or `None`): the rubric's integer 1-5 as parsed (or the argmax digit in `reward_model` mode); `None`
@@ -61,12 +63,7 @@ class JudgeResult:
         style_score (`int` or `None`): the rubric applied to how it is said.
         rationale (`str`): the judge's explanation, when it gave one.
         perception (`dict`): transcripts, tone description, query style and where it came from.
-        status (`str`): `"ok"`; `"empty_response"` (the response is empty, silent or sounds for less than
-            `min_response_seconds`: score 1, the system's failure); `"missing"` (no score could be read: see `reason`);
-            or `"invalid_input"` (unusable audio).
         reason (`str`): why a score is missing or an input invalid; empty when ok.
-        item_id (`str` or `None`): the item's id.
-        raw (`str`): the judge's raw answer (last attempt), for auditing.
     """
 
     score: int | None = None
@@ -75,8 +72,22 @@ class JudgeResult:
     style_score: int | None = None
     rationale: str = ""
     perception: dict = field(default_factory=dict)
-    status: str = STATUS_OK
     reason: str = ""
+
+
+@dataclass(kw_only=True)
+class JudgeResult(Judgement):
+    """The judgement of one pair (the `Judgement` fields) with its status.
+
+    Attributes:
+        status (`str`): `"ok"`; `"empty_response"` (the response is empty, silent or sounds for less than
+            `min_response_seconds`: score 1, the system's failure); `"missing"` (no score could be read: see `reason`);
+            or `"invalid_input"` (unusable audio).
+        item_id (`str` or `None`): the item's id.
+        raw (`str`): the judge's raw answer (last attempt), for auditing.
+    """
+
+    status: str = STATUS_OK
     item_id: str | None = None
     raw: str = ""
 

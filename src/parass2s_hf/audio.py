@@ -163,7 +163,7 @@ def load_audio(
     """
     source, samples, rate = _read(audio, sampling_rate, name, max_seconds)
     samples = _as_mono_float(samples, source)
-    rate = _check_rate(rate, source)
+    rate = check_rate(rate, source)
     if not np.all(np.isfinite(samples)):
         bad = int(np.count_nonzero(~np.isfinite(samples)))
         raise AudioError(source, f"contains {bad} NaN or infinite sample(s)")
@@ -278,7 +278,7 @@ def unpack_audio(record: Mapping, sampling_rate: int | None = None) -> Any:
 
 
 def _rate_or_none(rate: Any, source: str) -> int | None:
-    return None if rate is None else _check_rate(rate, source)
+    return None if rate is None else check_rate(rate, source)
 
 
 def _npy(samples: np.ndarray, source: str) -> bytes:
@@ -518,7 +518,9 @@ def _as_mono_float(samples: np.ndarray, source: str) -> np.ndarray:
     raise AudioError(source, f"wrong shape {samples.shape}; expected 1-D samples or 2-D (channels, samples)")
 
 
-def _check_rate(rate: Any, source: str) -> int:
+def check_rate(rate: Any, source: str) -> int:
+    """`rate` as an `int` in Hz, or `AudioError` naming `source` when it is not a whole number within the accepted
+    range (`MIN_SAMPLING_RATE`-`MAX_SAMPLING_RATE`). The audio door's own check, also used by the metric."""
     if isinstance(rate, (float, np.floating)) and float(rate).is_integer():
         rate = int(rate)
     if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or not (

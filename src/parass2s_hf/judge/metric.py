@@ -19,7 +19,7 @@ import datasets
 import evaluate
 import numpy as np
 
-from ..audio import _check_rate, pack_audio, unpack_audio
+from ..audio import check_rate, pack_audio, unpack_audio
 from ..constants import SAMPLING_RATE
 from .config import MODES, JudgeConfig
 from .items import SCORED_STATUSES, STATUS_EMPTY, STATUS_INVALID, STATUS_MISSING, JudgeItem
@@ -219,7 +219,7 @@ class Parass2sJudge(evaluate.Metric):
         """Score the pairs given here and those added with `add_batch`/`add`, in order; the arguments are described
         below."""
         if sampling_rate is not None:
-            _check_rate(sampling_rate, "sampling_rate")
+            check_rate(sampling_rate, "sampling_rate")
         pair_fields = dict(zip(PAIR_FIELDS, (dimension, query_style, query_text, requirement, item_id)))
         if query_audio is not None or response_audio is not None or any(v is not None for v in pair_fields.values()):
             self.add_batch(query_audio=query_audio, response_audio=response_audio, sampling_rate=sampling_rate,
@@ -235,7 +235,7 @@ class Parass2sJudge(evaluate.Metric):
             raise ValueError(f"{' and '.join(missing)} missing: every batch needs query_audio and response_audio, "
                              f"one clip per pair.")
         if sampling_rate is not None:
-            _check_rate(sampling_rate, "sampling_rate")
+            check_rate(sampling_rate, "sampling_rate")
         queries = _column("query_audio", query_audio)
         batch = {"query_audio": queries, "response_audio": _column("response_audio", response_audio, len(queries))}
         # A decoder that must be decoded now obeys the judge's length limit (a ready judge's own config, if it has one).

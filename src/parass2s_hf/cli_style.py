@@ -116,7 +116,7 @@ def add_verbosity(parser: argparse.ArgumentParser) -> None:
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
     """`parser.parse_args(argv)`, with the YAML of `--config FILE` as defaults and `--quiet`/`--log_level` applied."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    path = _option_value(argv, ("--config",))
+    path = option_value(argv, ("--config",))
     target = _selected(parser, argv)  # a subcommand's own defaults win over its parent's: set them there
     if path is not None and any(a.dest == "config_file" for a in target._actions):
         target.set_defaults(**read_config_file(target, path))
@@ -205,7 +205,7 @@ def _selected(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.
     return parser
 
 
-def _option_value(argv: Sequence[str], names: Sequence[str]) -> str | None:
+def option_value(argv: Sequence[str], names: Sequence[str]) -> str | None:
     """The value given to the first of `names` in `argv` (`--x v` or `--x=v`), or `None`."""
     for i, arg in enumerate(argv):
         for name in names:

@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> tuple:
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
         argv = ["--config", argv[0]]
     argv = _dataset_config_alias(argv)
-    path = cli_style._option_value(argv, ("--config",))
+    path = cli_style.option_value(argv, ("--config",))
     if path is not None:
         parser.set_defaults(**cli_style.read_config_file(parser, os.path.abspath(path)))
     system_args, config, judge_args, extra = parser.parse_args_into_dataclasses(argv, look_for_args_file=False)

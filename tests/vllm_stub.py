@@ -4,8 +4,9 @@ backends use, answering like vLLM does, on 127.0.0.1.
 - `POST /v1/audio/transcriptions` (multipart, a WAV file): `{"text": "words of a 1.2 second clip"}`;
 - `POST /v1/chat/completions`: recognises the judge's prompts and answers them (`input_audio` parts are decoded):
   the tone question -> a tone description, the style question -> a style word, the end-to-end and rubric prompts ->
-  the rubric's JSON, the reward prompt (`max_tokens=1`) -> one digit; with `logprobs`, every digit of the answer is
-  one token with `top_logprobs` over the digits.
+  the rubric's JSON, a pairwise prompt -> the longer reply (`{"better": "1"}`, in either order), the reward prompt
+  (`max_tokens=1`) -> one digit; with `logprobs`, every digit of the answer is one token with `top_logprobs` over
+  the digits.
 
 Answers depend only on the clips' durations, so they are deterministic and differ between responses. `VLLMStub`
 counts requests per route, can fail a burst of requests with a status (`faults`), refuse `logprobs` (HTTP 400, as a
@@ -110,6 +111,11 @@ class VLLMStub:
             answer = choices[round(last * 10) % len(choices)]
         elif request.get("max_tokens") == 1:
             answer = str(score)
+        elif "Which reply fits the request better" in prompt:  # pairwise: the longer reply, in either order
+            lengths = ([float(x) for x in re.findall(r"Reply \d \(transcript\): words of a ([\d.]+) second", prompt)]
+                       if not seconds else seconds[1:3])
+            better = "tie" if lengths[0] == lengths[1] else ("1" if lengths[0] > lengths[1] else "2")
+            answer = json.dumps({"rationale": "the longer reply says more", "better": better})
         else:
             if not seconds:  # the rubric: the response's duration is in its transcript
                 found = re.search(r"Spoken response \(transcript\): words of a ([\d.]+) second", prompt)

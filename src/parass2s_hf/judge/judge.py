@@ -49,6 +49,11 @@ from .parsing import JudgeParseError, parse_judgement, parse_style
 from .perception import PerceptionCache
 
 
+def shown(value):
+    """A perception value as a result shows it: `None` where its request failed (the reason says why)."""
+    return None if isinstance(value, Exception) else value
+
+
 def _name(backend) -> str:
     """What identifies a backend's outputs in perception cache keys."""
     return getattr(backend, "model_id", type(backend).__name__)
@@ -246,6 +251,23 @@ class ParaS2SJudge:
         self.counts.update(r.status for r in results)
         return results
 
+    def compare(self, items: Sequence, *, tie_margin: float = 0.0) -> list:
+        """Pairwise judging: which of two responses to each query fits better, asked in both orders
+        (`judge.pairwise`). One `PairResult` per `PairItem` (or dict with its fields), in order.
+
+        Args:
+            items (`Sequence[PairItem | dict]`): each a query and two responses, `response_a` and `response_b`.
+            tie_margin (`float`, *optional*, defaults to `0.0`): `reward_model` mode: expected scores within this
+                margin of each other are a tie.
+
+        Raises:
+            `ValueError`: an unknown dimension, or a query style outside the item's dimension (naming the index).
+            `JudgeParseError`: in strict mode, an answer without a readable verdict.
+        """
+        from .pairwise import compare
+
+        return compare(self, items, tie_margin=tie_margin)
+
     def _load(self, index: int, which: str, audio, sampling_rate):
         path = f" {os.fspath(audio)}" if isinstance(audio, (str, os.PathLike)) else ""
         return load_audio(audio, sampling_rate, max_seconds=self.config.max_seconds, name=f"pair {index}: {which}{path}")
@@ -273,11 +295,11 @@ class ParaS2SJudge:
                 raise ValueError(f"pair {index}: query_style {item.query_style!r} is not one of {list(allowed)}.")
         return item
 
-    def _parse_with_retries(self, first: list, retry) -> list[JudgeResult]:
-        """Parse each generation (a reasoning model's final answer only); re-ask the failures with the stricter prompt
-        (`retry(indices)`) up to `max_retries` times; what still holds no score is missing (or raises in strict mode).
-        A request that failed at its endpoint is missing at once, with the endpoint's error: asking again with a
-        stricter prompt would not help, and the client has retried it already."""
+    def _read_with_retries(self, first: list, retry, parse) -> list[tuple]:
+        """Read each generation with `parse` (a reasoning model's final answer only); re-ask the failures with the
+        stricter prompt (`retry(indices)`) up to `max_retries` times. One `(generation, parsed or None, error)` per
+        generation. A request that failed at its endpoint is not asked again: a stricter prompt would not help, and
+        the client has retried it already."""
         gens = [g.final() for g in first]
         parsed: list = [None] * len(gens)
         errors = [""] * len(gens)
@@ -292,22 +314,32 @@ class ParaS2SJudge:
                 if gens[i].error:
                     continue
                 try:
-                    parsed[i] = parse_judgement(gens[i].text)
+                    parsed[i] = parse(gens[i].text)
                 except JudgeParseError as e:
                     errors[i] = str(e)
                     still.append(i)
             todo = still
             if not todo:
                 break
+        return list(zip(gens, parsed, errors))
+
+    def _missing(self, gen, error: str) -> str:
+        """Why a read failed (the endpoint's error, or no readable answer); raises in strict mode."""
+        if gen.error:
+            return f"endpoint error: {gen.error}"
+        reason = f"no score after {self.config.max_retries + 1} attempt(s): {error}"
+        if self.config.strict:
+            raise JudgeParseError(reason)
+        return reason
+
+    def _parse_with_retries(self, first: list, retry) -> list[JudgeResult]:
+        """Parse each generation's score (`_read_with_retries` with `parse_judgement`); what still holds no score is
+        missing (or raises in strict mode)."""
         results = []
-        for gen, p, err in zip(gens, parsed, errors):
-            if gen.error:
-                results.append(JudgeResult(status=STATUS_MISSING, reason=f"endpoint error: {gen.error}"))
-            elif p is None:
-                reason = f"no score after {self.config.max_retries + 1} attempt(s): {err}"
-                if self.config.strict:
-                    raise JudgeParseError(reason)
-                results.append(JudgeResult(status=STATUS_MISSING, reason=reason, raw=gen.text))
+        for gen, p, err in self._read_with_retries(first, retry, parse_judgement):
+            if p is None:
+                results.append(JudgeResult(status=STATUS_MISSING, reason=self._missing(gen, err),
+                                           raw="" if gen.error else gen.text))
             else:
                 expected = gen.expected_at(p.score_offset)
                 results.append(JudgeResult(score=p.score, score_expected=expected, content_score=p.content_score,
@@ -316,35 +348,61 @@ class ParaS2SJudge:
                                            else "", raw=gen.text))
         return results
 
-    def _multistage(self, items: list[JudgeItem], clips: list[tuple]) -> list[JudgeResult]:
+    def perceive(self, items: Sequence, queries: list, responses: list[tuple]) -> dict:
+        """The multi-stage judge's perception of each item's query and of its response(s), every distinct clip once
+        (`PerceptionCache`): `responses[i]` holds item `i`'s response clips (one for a score, two for a comparison).
+
+        Returns:
+            `dict` of per-item lists: `query_text`, `query_text_source`, `query_style`, `query_style_source`,
+            `response_text` and `response_tone` (a tuple per item, one value per response clip; tones `None` with
+            `use_response_tone=False`), and `failed` (item index -> why a perception request failed at its endpoint).
+            A failed value is the `EndpointError`.
+        """
         cfg = self.config
-        queries = [q for q, _ in clips]
-        responses = [r for _, r in clips]
+        width = len(responses[0]) if responses else 0
+        flat = [clip for clips in responses for clip in clips]
         asr_stage = f"asr|{_name(self.asr)}|{cfg.asr_max_new_tokens}"
         need_query_text = [i for i, item in enumerate(items) if not item.query_text]
         with self._timed("asr"):
-            transcripts = self.cache.run(asr_stage, responses + [queries[i] for i in need_query_text],
+            transcripts = self.cache.run(asr_stage, flat + [queries[i] for i in need_query_text],
                                          lambda clips: self.asr.transcribe(clips))
-        response_text = transcripts[:len(items)]
+        response_text = [tuple(transcripts[i * width:(i + 1) * width]) for i in range(len(items))]
         query_text = [item.query_text for item in items]
-        for i, text in zip(need_query_text, transcripts[len(items):]):
+        for i, text in zip(need_query_text, transcripts[len(flat):]):
             query_text[i] = text
 
-        tone = [None] * len(items)  # O1: the rubric gets no response-style information, and no tone stage runs
+        tone = [(None,) * width for _ in items]  # O1: no response-style information, and no tone stage runs
         if cfg.use_response_tone:
             with self._timed("tone"):
-                tone = self.cache.run(f"tone|{_name(self.audio_llm)}|{cfg.tone_max_new_tokens}", responses,
-                                      self._describe_tone)
+                tones = self.cache.run(f"tone|{_name(self.audio_llm)}|{cfg.tone_max_new_tokens}", flat,
+                                       self._describe_tone)
+            tone = [tuple(tones[i * width:(i + 1) * width]) for i in range(len(items))]
         with self._timed("query_style"):
             query_style, style_source = self._query_styles(items, queries)
 
-        # A perception request that failed at its endpoint makes that pair's score missing; the others go on.
+        # A perception request that failed at its endpoint makes that item's judgement missing; the others go on.
         failed = {}
         for i in range(len(items)):
-            for what, value in (("response transcript", response_text[i]), ("query transcript", query_text[i]),
-                                ("response tone", tone[i]), ("query style", query_style[i])):
+            named = [("query transcript", query_text[i]), ("query style", query_style[i])]
+            for k in range(width):
+                which = "response" if width == 1 else f"response {'AB'[k] if width == 2 else k}"
+                named += [(f"{which} transcript", response_text[i][k]), (f"{which} tone", tone[i][k])]
+            for what, value in named:
                 if isinstance(value, Exception) and i not in failed:
                     failed[i] = f"endpoint error ({what}): {value}"
+        return {"query_text": query_text,
+                "query_text_source": ["given" if item.query_text else "asr" for item in items],
+                "query_style": query_style, "query_style_source": style_source, "query_style_given":
+                [item.query_style for item in items], "response_text": response_text, "response_tone": tone,
+                "failed": failed}
+
+    def _multistage(self, items: list[JudgeItem], clips: list[tuple]) -> list[JudgeResult]:
+        cfg = self.config
+        seen = self.perceive(items, [q for q, _ in clips], [(r,) for _, r in clips])
+        query_text, query_style = seen["query_text"], seen["query_style"]
+        response_text = [t[0] for t in seen["response_text"]]
+        tone = [t[0] for t in seen["response_tone"]]
+        failed = seen["failed"]
         ready = [i for i in range(len(items)) if i not in failed]
 
         def messages(indices, retry=False):
@@ -365,13 +423,11 @@ class ParaS2SJudge:
             for i, result in zip(ready, scored):
                 results[i] = result
 
-        def shown(value):
-            return None if isinstance(value, Exception) else value
-
         for i, result in enumerate(results):
             result.perception = {"query_text": shown(query_text[i]),
-                                 "query_text_source": "given" if items[i].query_text else "asr",
-                                 "query_style": shown(query_style[i]), "query_style_source": style_source[i],
+                                 "query_text_source": seen["query_text_source"][i],
+                                 "query_style": shown(query_style[i]),
+                                 "query_style_source": seen["query_style_source"][i],
                                  "query_style_given": items[i].query_style,
                                  "response_text": shown(response_text[i]), "response_tone": shown(tone[i])}
         return results

@@ -126,3 +126,48 @@ def reward_conversation(*, dimension: str | None = None, requirement: str | None
     text = (f"{RUBRIC}\n\nThe first audio is a user's spoken request; the second is a spoken reply to it.{extra}"
             "\n\nAnswer with a single digit from 1 to 5.")
     return [{"role": "user", "content": [AUDIO_PART, AUDIO_PART, {"type": "text", "text": text}]}]
+
+
+# ---- pairwise judging (`ParaS2SJudge.compare`) ----
+PAIRWISE_PROMPT_VERSION = "2026-12-07.1"
+"""Version of the pairwise prompts below; part of what keys a `parass2s versus` comparison."""
+
+PAIRWISE_INSTRUCTION = (
+    "Which reply fits the request better, in what it says and in how it says it? Judge on the levels above; the "
+    "order in which the replies are shown does not matter, and neither does their length. If they fit equally well, "
+    "say tie. Give your reasons first. Answer with one JSON object and nothing else:\n"
+    '{"rationale": "<the cue, and what each reply does with it in its words and in its voice: two or three '
+    'sentences>", "better": "1" or "2" or "tie"}'
+)
+PAIRWISE_STRICT_RETRY = (
+    "Your previous answer could not be read. Reply with exactly one JSON object and nothing else, for example "
+    '{"rationale": "...", "better": "2"}.'
+)
+
+
+def pairwise_messages(*, query_text: str, query_style: str, dimension: str | None, requirement: str | None,
+                      responses: tuple, tones: tuple, retry: bool = False) -> list[dict]:
+    """Chat messages for the rubric LLM comparing two responses (reply 1 shown first): the query's words and style,
+    each reply's transcript and, unless `tones` are `None` (the O1 ablation), how it sounds."""
+    lines = [
+        f"Spoken query (transcript): {query_text or '(no words recognised)'}",
+        f"How the query was spoken ({dimension or 'style'}): {query_style}",
+    ]
+    if requirement:
+        lines.append(f"What a fitting reply does for this query and style: {requirement}")
+    for k, (text, tone) in enumerate(zip(responses, tones), start=1):
+        lines.append(f"Reply {k} (transcript): {text or '(no words recognised)'}")
+        if tone is not None:
+            lines.append(f"How reply {k} sounds (tone, from listening to the voice only): {tone or '(not available)'}")
+    user = "\n".join(lines) + "\n\n" + PAIRWISE_INSTRUCTION + ("\n\n" + PAIRWISE_STRICT_RETRY if retry else "")
+    return [{"role": "system", "content": RUBRIC}, {"role": "user", "content": user}]
+
+
+def pairwise_conversation(*, dimension: str | None, requirement: str | None, retry: bool = False) -> list[dict]:
+    """One audio LLM hears the query (first clip) and two replies to it (reply 1, then reply 2) and says which fits
+    better, with the same rubric."""
+    cue = f" Pay attention to the query speaker's {dimension}." if dimension else ""
+    need = f"\nWhat a fitting reply does: {requirement}" if requirement else ""
+    text = (f"{RUBRIC}\n\nThe first audio is a user's spoken request; the second is reply 1 and the third is reply 2."
+            f"{cue}{need}\n\n{PAIRWISE_INSTRUCTION}" + ("\n\n" + PAIRWISE_STRICT_RETRY if retry else ""))
+    return [{"role": "user", "content": [AUDIO_PART, AUDIO_PART, AUDIO_PART, {"type": "text", "text": text}]}]

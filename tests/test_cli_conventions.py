@@ -17,6 +17,7 @@ from test_report import _write_run, all_six
 from parass2s_hf import cli
 from parass2s_hf.construct.cli import build_parser as build_build_parser
 from parass2s_hf.evaluation import cli as evaluation_cli
+from parass2s_hf.evaluation.versus_cli import build_parser as build_versus_parser
 from parass2s_hf.listen.cli import build_parser as build_listen_parser
 from parass2s_hf.validation.cli import build_parser as build_validation_parser
 
@@ -38,7 +39,8 @@ def _long_flags(parser):
 
 
 @pytest.mark.parametrize("make", [build_build_parser, build_validation_parser, evaluation_cli.build_parser, cli.build_parser,
-                                  build_listen_parser], ids=["build", "validate-judge", "evaluate", "parass2s", "listen"])
+                                  build_listen_parser, build_versus_parser],
+                         ids=["build", "validate-judge", "evaluate", "parass2s", "listen", "versus"])
 def test_one_flag_style_underscores(make):
     shown = _long_flags(make())
     assert shown

@@ -8,6 +8,8 @@ parass2s bench card [--check] [--measure]        # (re)generate the dataset card
 parass2s bench corpora --iemocap DIR --meld DIR  # what the IEMOCAP/MELD selection rule keeps, by reason
 parass2s evaluate --system cascade --asr ... --llm ... --output runs/x   # evaluate a system (see --help)
 parass2s compare runs/*                          # leaderboard of several runs
+parass2s versus runs/a runs/b --output vs/a-b    # two runs judged pairwise (win rates, position consistency)
+parass2s compare --pairwise vs/*                 # Bradley-Terry strengths from versus folders
 parass2s report runs/x [runs/y ...]              # rebuild a run's report.json/.md/.png from its results (no model)
 parass2s build generate|filter|render|verify|export|all ...   # build ParaS2SBench-style data (see --help)
 parass2s validate-judge --ratings ratings.csv --run runs/x      # judge vs human ratings, bias probes
@@ -106,9 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
         add_verbosity(p)
     dash_aliases(bench)  # --data-dir and the other dash spellings: hidden aliases for one release
 
-    # `evaluate`, `compare`, `report`, `build` and `validate-judge` parse their own arguments; listed here for --help
+    # `evaluate`, `compare`, `versus`, `report`, `build` and `validate-judge` parse their own arguments; listed for --help
     sub.add_parser("evaluate", help="evaluate a speech-to-speech system on ParaS2SBench", add_help=False)
     sub.add_parser("compare", help="leaderboard table and figure of several runs", add_help=False)
+    sub.add_parser("versus", help="two runs' responses judged pairwise, in both orders: win / tie / loss",
+                   add_help=False)
     sub.add_parser("report", help="rebuild a run folder's report.json/.md/.png from its results, without any model",
                    add_help=False)
     sub.add_parser("build", help="build ParaS2SBench-style data: generate, filter, render, verify, export",
@@ -125,6 +129,10 @@ def main(argv=None) -> int:
         from .evaluation import cli as evaluation_cli
 
         return getattr(evaluation_cli, f"{argv[0]}_main")(argv[1:])
+    if argv and argv[0] == "versus":
+        from .evaluation.versus_cli import main as versus_main
+
+        return versus_main(argv[1:])
     if argv and argv[0] == "report":
         from .evaluation.report_cli import main as report_main
 

@@ -103,3 +103,77 @@ def plot_leaderboard(rows: list, path, layout, labels) -> str:
     path = os.fspath(path)
     fig.savefig(path, dpi=110)
     return path
+
+
+def plot_pairwise_leaderboard(rows: list, path, confidence: float = 0.95, title: str | None = None) -> str:
+    """Bradley-Terry ratings of several systems, best at the top, their bootstrap intervals as error bars; a dotted
+    line at the average rating (1000).
+
+    Args:
+        rows (`list[dict]`): rows with `label`, `rating` and `ci` (`[low, high]` or `None`), best first (as
+            `pairwise_leaderboard` makes them).
+        path (`str` or `os.PathLike`): the PNG to write.
+        confidence (`float`, *optional*, defaults to `0.95`): the intervals' level, for the title.
+        title (`str`, *optional*): a line above the default title (e.g. a warning).
+
+    Returns:
+        `str`: `path`.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, max(2.5, 0.5 * len(rows) + 1.5)), layout="constrained")
+    ax = fig.add_subplot()
+    ys = list(range(len(rows)))[::-1]  # best at the top
+    for y, (j, row) in zip(ys, enumerate(rows)):
+        ci = row.get("ci") or [row["rating"], row["rating"]]
+        ax.errorbar([row["rating"]], [y], xerr=[[max(row["rating"] - ci[0], 0.0)], [max(ci[1] - row["rating"], 0.0)]],
+                    fmt="o", capsize=4, color=COLORS[j % len(COLORS)], markeredgecolor="black", markeredgewidth=0.5)
+    ax.axvline(1000, color="gray", linewidth=0.8, linestyle=":")
+    ax.set_yticks(ys)
+    ax.set_yticklabels([row["label"] for row in rows])
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.set_xlabel("Bradley-Terry rating (Elo-like: 1000 + 400/ln 10 x log-strength; 400 points = 10:1 odds)")
+    ax.grid(axis="x", alpha=0.3)
+    heading = f"ParaS2SBench pairwise leaderboard: rating with {confidence:.0%} bootstrap CI"
+    ax.set_title(f"{title}\n{heading}" if title else heading)
+    path = os.fspath(path)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def plot_versus(summary: dict, path) -> str:
+    """Stacked bars of one versus (`parass2s versus`): per subset and overall, the share of comparisons system A won,
+    tied and lost, with the count judged; subsets without a judged comparison are marked."""
+    from matplotlib.figure import Figure
+
+    a, b = summary["systems"]["a"]["label"], summary["systems"]["b"]["label"]
+    cells = [*summary["subsets"].items(), ("overall", summary["overall"])]
+    fig = Figure(figsize=(8, max(2.5, 0.45 * len(cells) + 1.6)), layout="constrained")
+    ax = fig.add_subplot()
+    ys = list(range(len(cells)))[::-1]
+    parts = (("wins", f"{a} wins", COLORS[0]), ("ties", "tie", "#BBBBBB"), ("losses", f"{b} wins", COLORS[1]))
+    labelled = set()
+    for y, (name, cell) in zip(ys, cells):
+        n = cell["judged"]
+        if not n:
+            ax.text(0.01, y, "no judged comparison", va="center", fontsize=8, color="gray")
+            continue
+        left = 0.0
+        for key, label, color in parts:
+            share = cell[key] / n
+            ax.barh(y, share, left=left, color=color, edgecolor="black", linewidth=0.5,
+                    label=None if label in labelled else label)
+            labelled.add(label)
+            if share >= 0.08:
+                ax.text(left + share / 2, y, f"{cell[key]}", ha="center", va="center", fontsize=8)
+            left += share
+    ax.set_yticks(ys)
+    ax.set_yticklabels([f"{name}\nn={cell['judged']}" for name, cell in cells])
+    ax.set_xlim(0, 1)
+    ax.axvline(0.5, color="black", linewidth=0.8, linestyle=":")
+    ax.set_xlabel("share of judged comparisons (position-inconsistent verdicts count as ties)")
+    ax.set_title(f"{a} vs {b}")
+    if labelled:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
+    fig.savefig(path, dpi=110)
+    return os.fspath(path)

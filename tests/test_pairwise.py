@@ -201,3 +201,12 @@ def test_served_backends_compare_the_same_way():
         end2end = ParaS2SJudge(JudgeConfig(**base, mode="end2end")).compare(pairs((LONG, SHORT), (SHORT, LONG)))
     for results in (multistage, end2end):
         assert [(r.preference, r.position_consistent) for r in results] == [("a", True), ("b", True)]
+
+
+def test_the_metric_card_s_pairwise_example_runs_on_the_metric_s_judge(tiny):
+    from parass2s_hf.judge.metric import Parass2sJudge
+
+    metric = Parass2sJudge("reward_model", reward_model=tiny["audio_llm"])
+    [r] = metric.judge.compare([PairItem(QUERY, LONG, SHORT, sampling_rate=16000, dimension="emotion",
+                                         query_style="sad")])
+    assert r.status == "ok" and r.preference in ("a", "b") and r.method == "expected_scores"

@@ -166,37 +166,29 @@ def test_readme_main_job_runs_as_written(tmp_path):
     assert counts["status"]["missing"] == 0 and counts["status"]["ok"] > 0, counts
 
 
-@pytest.mark.gpu
+@pytest.mark.slow
 def test_omni_cli_on_sample(tmp_path, tiny):
-    """The `omni` form end to end with a tiny Qwen2.5-Omni, through the real processor. Needs torchvision (for the Omni
-    processor), which does not install beside the CPU torch this project's CI uses: run with `-m gpu` on a machine
-    with torchvision (a CPU works: torch 2.14.1 + torchvision 0.29.1 + torchcodec, about 2 minutes)."""
-    pytest.importorskip("torchvision")
-    from transformers import (
-        AutoTokenizer,
-        Qwen2_5OmniProcessor,
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
-        WhisperFeatureExtractor,
-    )
+    """The `omni` form end to end with a tiny Qwen2.5-Omni and a LoRA adapter on its thinker, on the CPU without
+    torchvision (the inputs are built without the Omni processor). Its fingerprint carries the adapter's hash. About
+    25 s on a 2-core CPU (the tiny judge and the vocoder): `-m slow`."""
+    from test_omni_policy_inputs import FAST, save_thinker_lora
 
-    from parass2s_hf.testing import TINY_OMNI_GENERATE_KWARGS, build_tiny_omni
+    from parass2s_hf.testing import build_tiny_omni
 
     path = build_tiny_omni(str(tmp_path / "omni"))
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    Qwen2_5OmniProcessor(image_processor=Qwen2VLImageProcessor(), video_processor=Qwen2VLVideoProcessor(),
-                         feature_extractor=WhisperFeatureExtractor.from_pretrained(path), tokenizer=tokenizer,
-                         chat_template=tokenizer.chat_template).save_pretrained(path)
+    adapter = save_thinker_lora(path, str(tmp_path / "lora"))
     out = tmp_path / "run"
-    rc = cli.main(["evaluate", "--system", "omni", "--model", path, "--max_new_tokens", "8",
-                   "--system_generate_kwargs", json.dumps(TINY_OMNI_GENERATE_KWARGS), "--dataset_config", "sample",
-                   "--limit", "2", "--output", str(out), *judge_args(tiny)])
+    rc = cli.main(["evaluate", "--system", "omni", "--model", path, "--adapter", adapter, "--max_new_tokens", "6",
+                   "--system_generate_kwargs", json.dumps(FAST), "--dataset_config", "sample",
+                   "--limit", "1", "--output", str(out), *judge_args(tiny)])
     assert rc == 0
     got = results(out)
-    assert len(got) == 8 and {r["status"] for r in got.values()} <= {"ok", "empty_response"}
+    assert len(got) == 4 and {r["status"] for r in got.values()} <= {"ok", "empty_response"}
     # the model spoke (a random token2wav speaks very quietly: below -60 dBFS it counts as a silent, empty response)
     assert all(r["response_path"] and r["response_seconds"] > 0 for r in got.values())
     assert HEADER in (out / "report.md").read_text()
+    config = json.loads((out / "manifest.json").read_text())["system"]["config"]
+    assert config["adapter"] == adapter and len(config["adapter_sha256"]) == 16
 
 
 def test_openai_audio_cli_against_a_local_endpoint(tmp_path, tiny, monkeypatch):

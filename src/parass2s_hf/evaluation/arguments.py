@@ -29,7 +29,8 @@ class SystemArguments:
         responses (`str`, *optional*): `precomputed`: the folder of audio files named by record id, or a manifest.
         model (`str`, *optional*): `omni`: the checkpoint (e.g. `Qwen/Qwen2.5-Omni-7B`); `openai-audio`: the model
             name (e.g. `gpt-4o-audio-preview`); `policy`: the policy's checkpoint (or its adapter's base).
-        adapter (`str`, *optional*): `policy`: a PEFT adapter on top of `model` (a GRPO run's output folder).
+        adapter (`str`, *optional*): `policy`: a PEFT adapter on top of `model` (a GRPO run's output folder);
+            `omni`: a PEFT adapter trained on the thinker (the GRPO policy), merged into it on load.
         asr (`str`, *optional*): `cascade`: the speech recogniser (defaults to `openai/whisper-large-v3`).
         llm (`str`, *optional*): `cascade`: the text LLM, a checkpoint or, with `llm_api_base`, an endpoint's model
             name (defaults to `Qwen/Qwen2.5-7B-Instruct`).
@@ -54,7 +55,8 @@ class SystemArguments:
     system: str = field(metadata={"help": f"one of {', '.join(SYSTEM_TYPES)}"})
     responses: str | None = field(default=None, metadata={"help": "precomputed: folder or manifest"})
     model: str | None = field(default=None, metadata={"help": "omni / policy checkpoint, openai-audio model name"})
-    adapter: str | None = field(default=None, metadata={"help": "policy: a PEFT adapter on top of --model"})
+    adapter: str | None = field(default=None, metadata={
+        "help": "policy: a PEFT adapter on top of --model; omni: a PEFT adapter on the thinker (the GRPO policy)"})
     asr: str | None = field(default=None, metadata={
         "help": f"cascade: ASR checkpoint (default: {CASCADE_DEFAULTS['asr']})"})
     llm: str | None = field(default=None, metadata={
@@ -102,7 +104,8 @@ class SystemArguments:
                           if self.llm_api_base else ModelCheck("--llm", llm, "text_llm"))
             return checks
         if self.system == "omni":
-            return [ModelCheck("--model", self.model, "omni")]
+            return [ModelCheck("--model", self.model, "omni"),
+                    *([ModelCheck("--adapter", self.adapter, "adapter")] if self.adapter else [])]
         if self.system == "policy":
             return [ModelCheck("--model", self.model, "audio_llm"),
                     *([ModelCheck("--adapter", self.adapter, "adapter")] if self.adapter else [])]
@@ -127,6 +130,7 @@ class SystemArguments:
         if self.system == "omni":
             extra = json.loads(self.system_generate_kwargs) if self.system_generate_kwargs else {}
             return {"name": "omni", "model": self.model, "temperature": self.temperature,
+                    **({"adapter": self.adapter} if self.adapter else {}),
                     **({"speaker": self.voice} if self.voice else {}),
                     **({"generate_kwargs": extra} if extra else {}), **budget, **local}
         if self.system == "policy":

@@ -22,6 +22,7 @@ install_requires = [
     "librosa>=0.10",
     "scipy>=1.13",  # pearsonr/kendalltau with axis= (judge validation)
     "krippendorff>=0.8",  # inter-rater agreement (judge validation)
+    "choix>=0.3.1",  # Bradley-Terry fit (ilsr_pairwise_dense, since 0.3.1) for parass2s compare --pairwise
     "espeakng-loader>=0.2.4",  # ships libespeak-ng and its data: the offline renderer needs no system package
     "tqdm>=4.66",
     "jiwer>=3",  # word error rate (the build pipeline's verify stage)

@@ -80,6 +80,9 @@ def test_grpo_two_steps_with_spoken_prompts(tmp_path, tiny, prompts):
     logs = trainer.state.log_history[0]
     assert 1 <= logs["rewards/parass2s_judge/mean"] <= 5
     assert {"parass2s/group_reward_std", "parass2s/frac_groups_zero_spread", "parass2s/missing_rewards"} <= set(logs)
+    # the spoken completions' objective signals, every step (the WER only when asked: tests/test_signals.py)
+    assert logs["parass2s/signals/duration"] > 0 and 0 <= logs["parass2s/signals/silence_ratio"] <= 1
+    assert "parass2s/signals/wer" not in logs
     # one group (prompt) per step here: each step logs the reward mean of its prompt's dimension
     dims = {k.split("/")[-1] for step in trainer.state.log_history[:2] for k in step if k.startswith("parass2s/reward/")}
     assert dims and dims <= {"emotion", "sarcasm", "age", "gender"}

@@ -96,9 +96,10 @@ def analyzers(polytone, one_thread, tmp_path_factory):
 
 # ---- learning ----
 
-# age trains a second analyzer (about 25 s on two cores): a full-size run, `slow`, which .ci/run runs too; gender's
-# analyzer is shared with the judge test below, so it stays in the default run.
-@pytest.mark.parametrize("dimension", ["gender", pytest.param("age", marks=pytest.mark.slow)])
+# Each analyzer's training run takes about 25 s on two cores: full-size runs, `slow`, which .ci/run runs too (the
+# default run keeps the judge's analyzer path in test_a_whisper_analyzer_classifies_in_the_judge).
+@pytest.mark.slow
+@pytest.mark.parametrize("dimension", ["gender", "age"])
 def test_analyzer_learns_the_voice_on_texts_and_voices_it_never_heard(analyzers, polytone, dimension):
     report, out, base = analyzers(dimension)
     train, held_out = polytone(dimension)
@@ -124,6 +125,7 @@ def test_analyzer_learns_the_voice_on_texts_and_voices_it_never_heard(analyzers,
     assert {"config.json", "model.safetensors", "preprocessor_config.json"} <= set(os.listdir(out))
 
 
+@pytest.mark.slow
 def test_saved_analyzer_labels_unlabelled_queries_in_the_judge(analyzers, polytone):
     from parass2s_hf.analyzers import AnalyzerPredictor
     from parass2s_hf.audio import load_audio

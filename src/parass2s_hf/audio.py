@@ -113,6 +113,15 @@ class LoadedAudio:
         return buf.getvalue()
 
 
+def silence_ratio(samples: np.ndarray, sampling_rate: int) -> float | None:
+    """The share of `samples` that does not sound, by `sounding_seconds`'s rule; `None` for no samples. The evaluation's
+    objective signals and the GRPO reward's logs measure silence with it."""
+    samples = np.asarray(samples).reshape(-1)
+    if samples.size == 0:
+        return None
+    return max(0.0, 1.0 - sounding_seconds(samples, sampling_rate) / (samples.size / sampling_rate))
+
+
 def sounding_seconds(samples: np.ndarray, sampling_rate: int, level: float = SILENCE_PEAK) -> float:
     """Seconds of `samples` in 10-ms frames whose peak reaches `level` (-60 dBFS by default): how long a clip actually
     sounds, whatever silence pads it. A 50-ms beep in 2 s of silence sounds for 0.05 s."""

@@ -110,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     # `evaluate`, `compare`, `versus`, `report`, `build` and `validate-judge` parse their own arguments; listed for --help
     sub.add_parser("evaluate", help="evaluate a speech-to-speech system on ParaS2SBench", add_help=False)
-    sub.add_parser("compare", help="leaderboard table and figure of several runs", add_help=False)
+    sub.add_parser("compare", help="leaderboard table and figure of several runs (--pairwise: of versus folders)",
+                   add_help=False)
     sub.add_parser("versus", help="two runs' responses judged pairwise, in both orders: win / tie / loss",
                    add_help=False)
     sub.add_parser("report", help="rebuild a run folder's report.json/.md/.png from its results, without any model",

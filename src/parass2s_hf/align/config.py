@@ -49,6 +49,11 @@ class ParaS2SGRPOConfig(GRPOConfig):
         render_workers (`int`, *optional*):
             Replies the reward speaks at once: the cores available to this process, shared among the local processes
             of a distributed run, when unset; 1 speaks them in turn. Renders stay deterministic and in order.
+        reward_signals (`list[str]`, *optional*):
+            Signals of the spoken completions to log per step beyond `parass2s/signals/duration` and
+            `parass2s/signals/silence_ratio` (always logged): `["wer"]` adds `parass2s/signals/wer`, the word error rate
+            of each spoken reply's transcript against its words, at the cost of an ASR pass per completion with the
+            judge's `asr_model` (`judge_config`). None by default.
         cache_audio_tower (`bool`, *optional*, defaults to `True`):
             Run the frozen audio tower once per distinct prompt of a generation batch and reuse its output in
             generation, the reference log-probs and the loss (the same losses, to float tolerance). Off by itself
@@ -74,6 +79,9 @@ class ParaS2SGRPOConfig(GRPOConfig):
     drop_invalid_prompts: bool = field(default=False, metadata={"help": "drop unusable prompts instead of failing"})
     render_workers: int | None = field(default=None, metadata={
         "help": "replies spoken at once by the reward (default: the cores of this process, shared among local ranks)"})
+    reward_signals: list[str] | None = field(default=None, metadata={
+        "help": "signals of the spoken completions logged beyond duration and silence ratio: wer (an ASR pass per "
+                "completion, with the judge's asr_model)"})
     cache_audio_tower: bool = field(default=True, metadata={
         "help": "run the frozen audio tower once per distinct prompt of a generation batch (off when it trains or is "
                 "sharded)"})
@@ -99,3 +107,11 @@ class ParaS2SGRPOConfig(GRPOConfig):
             raise ValueError(f"reward_field must be one of {list(REWARD_FIELDS)}, got {self.reward_field!r}.")
         if self.max_prompt_seconds <= 0:
             raise ValueError(f"max_prompt_seconds must be positive, got {self.max_prompt_seconds!r}.")
+        from .reward import REWARD_SIGNALS
+
+        if isinstance(self.reward_signals, str):  # "wer" or "wer,..." from a YAML file or a flag
+            self.reward_signals = [s for s in self.reward_signals.replace(",", " ").split() if s]
+        unknown = [s for s in self.reward_signals or [] if s not in REWARD_SIGNALS]
+        if unknown:
+            raise ValueError(f"reward_signals {unknown} not known; expected some of {list(REWARD_SIGNALS)} (duration "
+                             "and silence ratio are always logged).")

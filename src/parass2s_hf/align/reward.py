@@ -5,6 +5,12 @@ judge call per generation batch, every completion scored once. An empty reply is
 minimum score, as in evaluation: a reply with no words (`[style: warm] ...`), and a rendered reply the judge finds
 empty, silent or too short (status `empty_response`); a completion that cannot be rendered or judged gets `None` (a missing reward, counted by reason), which
 `GRPOTrainer` leaves out of its group's mean and standard deviation and gives a zero advantage — never a 0 reward.
+
+Beside the rewards it logs objective signals of the spoken replies per step (the means over the batch's rendered
+completions, as `parass2s evaluate` measures them per response): `parass2s/signals/duration` (seconds) and
+`parass2s/signals/silence_ratio` (the share that does not sound, by the audio door's rule), always; and, when asked
+(`signals=["wer"]`: an ASR pass per completion, with the judge's `asr_model`), `parass2s/signals/wer`, the word error
+rate of the transcript against the completion's words.
 """
 
 from __future__ import annotations
@@ -16,11 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import AudioError, load_audio
+from ..audio import AudioError, load_audio, silence_ratio
 from ..constants import DIMENSIONS, SCORE_MIN, STYLES
 from ..judge.items import SCORED_STATUSES, STATUS_EMPTY, JudgeItem
 from ..render import get_renderer, parse_reply
 from ..render.parallel import render_all
+from ..wer import word_error_rate
 
 
 def completion_text(completion: Any) -> str:
@@ -39,6 +46,11 @@ def completion_text(completion: Any) -> str:
 def has_words(text: str) -> bool:
     """Whether a reply has anything to say: one letter or digit (`""` and `"..."` are empty replies)."""
     return any(ch.isalnum() for ch in text)
+
+
+REWARD_SIGNALS = ("wer",)
+"""Signals the reward logs only when asked (each costs a model pass per completion); duration and silence ratio are
+always logged."""
 
 
 def speak_reply(renderer, style: str, text: str, voice_key: str = "assistant"):
@@ -61,6 +73,10 @@ class ParaS2SReward:
         renderer_kwargs (`dict`, *optional*): arguments of the renderer when given by name.
         render_workers (`int`, *optional*): replies spoken at once (`render.parallel.default_render_workers()`, the
             cores available to this process, when unset; 1 speaks them in turn). Order and audio do not change.
+        signals (`Sequence[str]`, *optional*): signals to log beyond duration and silence ratio, from
+            `REWARD_SIGNALS`: `"wer"` (the spoken reply transcribed, against its words).
+        asr (*optional*): the speech recogniser of `"wer"` (`transcribe(arrays) -> list[str]`); the judge's `asr`
+            (its `asr_model`) when unset.
 
     Attributes:
         missing (`Counter`): missing rewards by reason (`render_failed`, `judge_missing`, `judge_invalid_input`,
@@ -68,14 +84,15 @@ class ParaS2SReward:
         empty (`Counter`): empty replies, scored the minimum, by kind (`no_words`: nothing to say; `empty_response`:
             the spoken reply is silent or too short, by the judge's rule).
         reply_styles (`Counter`): reply-tag outcomes from `parse_reply` (`ok`, `missing_tag`, `unknown_style`).
-        timings (`Counter`): seconds spent rendering (`render`) and judging (`judge`).
+        timings (`Counter`): seconds spent rendering (`render`), judging (`judge`) and transcribing for the signals
+            (`signals`).
     """
 
     __name__ = "parass2s_judge"  # TRL names the reward's metrics after it
 
     def __init__(self, judge, renderer="espeak-ng", *, audio_column: str = "audio", reward_field: str = "score_expected",
                  fallback_to_score: bool = True, voice_key: str = "assistant", renderer_kwargs: dict | None = None,
-                 render_workers: int | None = None):
+                 render_workers: int | None = None, signals=(), asr=None):
         self.judge = judge
         self.renderer = get_renderer(renderer, **(renderer_kwargs or {})) if isinstance(renderer, str) else renderer
         self.audio_column = audio_column
@@ -83,6 +100,12 @@ class ParaS2SReward:
         self.fallback_to_score = fallback_to_score
         self.voice_key = voice_key
         self.render_workers = render_workers
+        self.signals = list(signals or ())
+        unknown = [name for name in self.signals if name not in REWARD_SIGNALS]
+        if unknown:
+            raise ValueError(f"signals {unknown} not known; the reward logs duration and silence ratio always, and "
+                             f"on request {list(REWARD_SIGNALS)}.")
+        self._asr = asr
         self.missing = Counter()  # completions whose reward is missing, by reason
         self.empty = Counter()  # completions spoken as empty responses, by reason
         self.reply_styles = Counter()  # the reply styles the policy chose
@@ -117,7 +140,7 @@ class ParaS2SReward:
         dimensions, styles = column("dimension"), column("style")
         texts, requirements = column("text"), column("requirement")
         rewards: list[float | None] = [None] * n
-        items, index, jobs, spoken = [], [], [], []
+        items, index, jobs, spoken, words = [], [], [], [], {}
         start = time.perf_counter()
         for i, completion in enumerate(completions):
             if isinstance(queries[i], AudioError):
@@ -130,6 +153,7 @@ class ParaS2SReward:
                 continue
             jobs.append((self.renderer, style, text, self.voice_key))
             spoken.append(i)
+            words[i] = text
         # the replies of a batch are spoken by a pool of workers, in order (renders are deterministic)
         replies = dict(zip(spoken, render_all(self.renderer, jobs, speak_reply, self.render_workers)))
         for i in spoken:
@@ -144,6 +168,8 @@ class ParaS2SReward:
                                    requirement=requirements[i] or None))
             index.append(i)
         self.timings["render"] += time.perf_counter() - start
+        # measured only where they are logged: the WER costs an ASR pass per completion
+        signals = self._signals([replies[i] for i in index], [words[i] for i in index]) if log_metric else {}
         start = time.perf_counter()
         for i, result in zip(index, self.judge.score(items) if items else []):
             value = getattr(result, self.reward_field)
@@ -158,7 +184,38 @@ class ParaS2SReward:
         self.timings["judge"] += time.perf_counter() - start
         if log_metric is not None:
             self._log(log_metric, rewards, dimensions)
+            for name, value in signals.items():
+                log_metric(f"parass2s/signals/{name}", value)
         return rewards
+
+    @property
+    def asr(self):
+        """The speech recogniser of the `"wer"` signal: the one given, else the judge's (loaded on first use)."""
+        if self._asr is None:
+            self._asr = getattr(self.judge, "asr", None)
+            if self._asr is None:
+                raise ValueError("signals=['wer'] needs a speech recogniser: the judge has none (no `asr`); pass "
+                                 "ParaS2SReward(..., asr=...).")
+        return self._asr
+
+    def _signals(self, replies: list, texts: list[str]) -> dict:
+        """The batch's means of each signal over its spoken replies (none when nothing was spoken)."""
+        if not replies:
+            return {}
+        durations = [reply.duration for reply in replies]
+        # silence as `parass2s evaluate` measures it (audio.silence_ratio)
+        silent = [x for x in (silence_ratio(r.array, r.sampling_rate) for r in replies) if x is not None]
+        out = {"duration": float(np.mean(durations))}
+        if silent:
+            out["silence_ratio"] = float(np.mean(silent))
+        if "wer" in self.signals:
+            start = time.perf_counter()
+            heard = self.asr.transcribe([r.array for r in replies])  # the renderer speaks 16 kHz (the audio door)
+            errors = [word_error_rate(text, t) for text, t in zip(texts, heard) if not isinstance(t, Exception)]
+            self.timings["signals"] += time.perf_counter() - start
+            if errors:
+                out["wer"] = float(np.mean(errors))
+        return out
 
     @staticmethod
     def _log(log_metric, rewards, dimensions) -> None:

@@ -167,6 +167,11 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
         checks = [ModelCheck("model", model, "model", args.trust_remote_code)] if isinstance(model, str) else []
         if judge is None:
             checks += judge_checks(args.judge_config, prefix="judge_config.")
+            config = args.judge_config
+            if "wer" in (args.reward_signals or []) and config.get("mode") != "multistage":
+                # the WER signal transcribes with the judge's asr_model, which only a multi-stage judge checks itself
+                checks += [check for check in judge_checks({**config, "mode": "multistage"}, prefix="judge_config.")
+                           if check.setting in ("judge_config.asr_model", "judge_config.asr_api_base")]
         preflight(checks)
 
     @staticmethod
@@ -193,7 +198,7 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
         return ParaS2SReward(judge, args.renderer, audio_column=args.prompt_audio_column,
                              reward_field=args.reward_field, fallback_to_score=args.reward_fallback_to_score,
                              voice_key=args.renderer_voice_key, renderer_kwargs=args.renderer_kwargs,
-                             render_workers=args.render_workers)
+                             render_workers=args.render_workers, signals=args.reward_signals or ())
 
     # ---- audio prompts ----
     def _is_audio_batch(self, inputs) -> bool:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from dataclasses import dataclass, field
 
 from ..io import file_hash
 from ..json_settings import json_dict
+from ..wer import word_error_rate
 from .workdir import StageSummary, WorkDir
 
 logger = logging.getLogger(__name__)
@@ -80,31 +80,6 @@ class VerifyConfig:
                 raise ValueError(f"{name} must be a whole number of at least 1, got {getattr(self, name)!r}.")
 
 
-_WORD_TRANSFORM = None
-
-
-def _transform():
-    global _WORD_TRANSFORM
-    if _WORD_TRANSFORM is None:
-        try:
-            import jiwer
-        except ImportError as e:
-            raise ImportError("The verify stage computes word error rates with jiwer: pip install jiwer "
-                              "(or 'parass2s_hf[dev]').") from e
-        _WORD_TRANSFORM = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(),
-                                         jiwer.Strip(), jiwer.ReduceToListOfListOfWords()])
-    return _WORD_TRANSFORM
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """WER of `hypothesis` against `reference`, both lower-cased, without punctuation, spaces collapsed. An empty
-    hypothesis scores 1.0 (every word deleted)."""
-    import jiwer
-
-    transform = _transform()
-    if not re.search(r"\w", hypothesis or ""):
-        return 1.0
-    return float(jiwer.wer(reference, hypothesis, reference_transform=transform, hypothesis_transform=transform))
 
 
 def _spoken_text(line: dict, record: dict | None) -> str | None:

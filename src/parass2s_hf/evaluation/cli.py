@@ -104,7 +104,7 @@ def run_evaluation(system_args: SystemArguments, config: EvaluationConfig, judge
             judge_args.judge_device_map = judge_args.judge_device_map or device
     judge_config = judge_args.to_config()
     # Every model and endpoint, checked before any data is prepared or any model loaded (config files only).
-    preflight([*system_args.model_checks(), *judge_checks(judge_config)])
+    preflight([*system_args.model_checks(), *judge_checks(judge_config), *signal_checks(config, judge_config)])
     if judge_config.cache_dir is None:  # perception is reused when the same run folder is judged again
         judge_config.cache_dir = os.path.join(config.output_dir, "perception_cache")
     kwargs = system_args.to_kwargs()
@@ -113,6 +113,34 @@ def run_evaluation(system_args: SystemArguments, config: EvaluationConfig, judge
     if runners is not None:
         runners.append(runner)
     return runner.run()
+
+
+def signal_checks(config: EvaluationConfig, judge_config) -> list:
+    """The checks (`models.preflight`) of the models the signals will use: the judge's `asr_model` for `--signals
+    asr` where the judge itself does not transcribe (the multi-stage judge's checks hold it already), and
+    `--quality_model` (an audio classifier whose labels read as numbers)."""
+    from ..models.preflight import EndpointCheck, ModelCheck
+    from .signals import quality_label_values
+
+    checks = []
+    if config.signals == "asr" and judge_config.mode != "multistage":
+        checks.append(EndpointCheck("--judge_asr_api_base", judge_config.asr_api_base, judge_config.asr_model,
+                                    judge_config.api_key_env, "asr", model_setting="--judge_asr_model")
+                      if judge_config.asr_api_base else
+                      ModelCheck("--judge_asr_model", judge_config.asr_model, "asr",
+                                 bool(judge_config.trust_remote_code)))
+    if config.quality_model:
+        model = ModelCheck("--quality_model", config.quality_model, "audio_classifier")
+
+        def quality():  # a checkpoint of the right kind, then labels that read as numbers (config files only)
+            model()
+            try:
+                quality_label_values(config.quality_model)
+            except ValueError as e:
+                raise ValueError(f"--quality_model: {e}") from None
+
+        checks.append(quality)
+    return checks
 
 
 def _cuda_available() -> bool:
@@ -178,20 +206,49 @@ def compare_main(argv: list[str] | None = None) -> int:
     from .leaderboard import compare_runs
 
     parser = argparse.ArgumentParser(
-        prog="parass2s compare", description="Leaderboard of several evaluation runs.", formatter_class=HelpFormatter,
+        prog="parass2s compare", description="Leaderboard of several evaluation runs (their absolute scores), or with "
+        "--pairwise a Bradley-Terry leaderboard from the pairwise judgements of `parass2s versus` folders.",
+        formatter_class=HelpFormatter,
         epilog="examples:\n  parass2s compare runs/* --output leaderboard\n  parass2s compare --config compare.yaml"
-               "             # runs: [runs/a, runs/b], output: leaderboard")
-    parser.add_argument("runs", nargs="*", help="run folders (each with report.json)")
-    parser.add_argument("--output", default="leaderboard", help="folder for leaderboard.md/.json/.png")
+               "             # runs: [runs/a, runs/b], output: leaderboard\n"
+               "  parass2s compare --pairwise vs/* --output leaderboard   # versus folders: pairwise_leaderboard.md")
+    parser.add_argument("runs", nargs="*", help="run folders (each with report.json); with --pairwise, versus "
+                                                "folders (each with versus.json)")
+    parser.add_argument("--pairwise", action="store_true",
+                        help="the folders are `parass2s versus` outputs: fit Bradley-Terry strengths to their "
+                             "preferences and write pairwise_leaderboard.md/.json/.png (the runs' absolute scores "
+                             "beside them, where the runs have a report.json); nothing is judged")
+    parser.add_argument("--n_resamples", type=int, default=None,
+                        help="with --pairwise: bootstrap resamples of the strengths' intervals (default 2000; 0: none)")
+    parser.add_argument("--seed", type=int, default=None, help="with --pairwise: the bootstrap's seed (default 0)")
+    parser.add_argument("--output", default="leaderboard",
+                        help="folder for leaderboard.md/.json/.png (pairwise_leaderboard.* with --pairwise)")
     add_config_file(parser)
     add_verbosity(parser)
     args = cli_style.parse_args(dash_aliases(parser), argv)
     if not args.runs:
-        parser.error("give the run folders to compare (or `runs:` in --config FILE)")
+        parser.error("give the " + ("versus" if args.pairwise else "run") + " folders to compare (or `runs:` in "
+                     "--config FILE)")
+    if not args.pairwise and (args.n_resamples is not None or args.seed is not None):
+        parser.error("--n_resamples and --seed apply with --pairwise only (a run's intervals are in its report)")
     try:
-        result = compare_runs(args.runs, output_dir=args.output)
+        if args.pairwise:
+            from .pairwise_board import DEFAULT_RESAMPLES, pairwise_leaderboard
+
+            result = pairwise_leaderboard(args.runs, output_dir=args.output,
+                                          n_resamples=DEFAULT_RESAMPLES if args.n_resamples is None
+                                          else args.n_resamples, seed=args.seed or 0)
+        else:
+            versus = [d for d in args.runs if os.path.isfile(os.path.join(d, "versus.json"))
+                      and not os.path.isfile(os.path.join(d, "report.json"))]
+            if versus:
+                raise ValueError(f"{', '.join(repr(d) for d in versus)}: a `parass2s versus` output, not an "
+                                 f"evaluation run; use `parass2s compare --pairwise` for versus folders.")
+            result = compare_runs(args.runs, output_dir=args.output)
     except ValueError as e:
         print(f"parass2s compare: error: {e}", file=sys.stderr)
         return 2
     print(result["markdown"])
+    if args.pairwise:
+        print("pairwise leaderboard: " + ", ".join(result["paths"].values()))
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..constants import DIMENSIONS
+from .signals import DEFAULT_MAX_SILENCE_RATIO, DEFAULT_MAX_WER, SIGNAL_LEVELS, check_thresholds
 
 
 @dataclass
@@ -49,6 +50,15 @@ class EvaluationConfig:
         label (`str`, *optional*): the system's name in the report and leaderboard (defaults to the system type).
         push_to_hub (`str`, *optional*): a Hub dataset repo (`user/name`) to upload the report, results and manifest
             to when the run ends (response audio stays local).
+        signals (`str`, *optional*, defaults to `"free"`): the objective signals per response in the report
+            (`evaluation.signals`): `"free"` (duration, silence ratio, generation time, real-time factor: no model) or
+            `"asr"` (also speaking rate and the WER of the response against its own text: the multi-stage judge's
+            transcripts where it made them, else one ASR pass with the judge's `asr_model`).
+        quality_model (`str`, *optional*): a transformers audio-classification checkpoint whose regression output, or
+            expected value over its (numeric) labels, is each response's `quality` signal. None by default.
+        max_wer (`float`, *optional*, defaults to `0.5`): a response whose WER is above it is flagged in the report.
+        max_silence_ratio (`float`, *optional*, defaults to `0.5`): a response silent for more than this share of its
+            length is flagged in the report.
     """
 
     _argument_group_name = "the run: data, resuming, sharding, report"  # HfArgumentParser's group title (not a field)
@@ -78,6 +88,15 @@ class EvaluationConfig:
     n_resamples: int = field(default=2000, metadata={"help": "bootstrap resamples"})
     label: str | None = field(default=None, metadata={"help": "system name in the report"})
     push_to_hub: str | None = field(default=None, metadata={"help": "Hub dataset repo for the results"})
+    signals: str = field(default="free", metadata={
+        "help": "objective signals per response: free (duration, silence ratio, generation time, real-time factor) "
+                "or asr (also speaking rate and WER: an ASR pass where the judge made no transcript)"})
+    quality_model: str | None = field(default=None, metadata={
+        "help": "audio-classification checkpoint whose regression output (or expected value over numeric labels) is "
+                "each response's quality signal"})
+    max_wer: float = field(default=DEFAULT_MAX_WER, metadata={"help": "flag responses whose WER is above this"})
+    max_silence_ratio: float = field(default=DEFAULT_MAX_SILENCE_RATIO, metadata={
+        "help": "flag responses silent for more than this share of their length"})
 
     def __post_init__(self):
         from ..bench.parass2s_bench import CONFIG_NAMES as configs
@@ -106,3 +125,6 @@ class EvaluationConfig:
                              "the old run once with one process (or use another --output folder), then shard.")
         if not 0 < self.confidence < 1:
             raise ValueError(f"confidence must be between 0 and 1, got {self.confidence!r}.")
+        if self.signals not in SIGNAL_LEVELS:
+            raise ValueError(f"signals must be one of {list(SIGNAL_LEVELS)}, got {self.signals!r}.")
+        check_thresholds(self.max_wer, self.max_silence_ratio)

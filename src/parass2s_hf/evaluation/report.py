@@ -28,6 +28,9 @@ How the numbers are made (records are one system and one judge configuration):
 - failures (`system_error`, `missing`, `invalid_input`, `empty_response`) are grouped by their reason with the parts
   that differ from item to item masked (the record id, numbers, quoted values, paths), so one cause is one group; the
   five most frequent groups per status are kept, each with its count, one real reason and a few example ids.
+- the objective signals (duration, silence ratio, generation time, real-time factor; speaking rate and WER with an
+  ASR pass; a quality model's score) are means over responses per subset and over all responses, with the responses
+  flagged past the WER or silence threshold (`evaluation.signals`).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import math
 import os
 import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -57,6 +60,7 @@ from .records import (
     SYNTHETIC_SUBSETS,
     ItemRecord,
 )
+from .signals import signals_markdown, signals_section
 
 __all__ = ["LAYOUT", "build_report", "plot_report", "reason_pattern", "render_markdown", "scores_table",
            "write_report"]
@@ -247,7 +251,8 @@ def _counts(subset_items, num_samples):
 
 def build_report(records: Sequence[ItemRecord], *, num_samples: int = 1, planned: int | None = None,
                  skipped: Sequence[str] = (), confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0,
-                 method: str = "percentile") -> dict:
+                 method: str = "percentile", signals: Mapping[tuple, Mapping] | None = None,
+                 signal_settings: Mapping | None = None) -> dict:
     """Aggregate one run's judged items into the Table-4 report.
 
     Args:
@@ -261,6 +266,10 @@ def build_report(records: Sequence[ItemRecord], *, num_samples: int = 1, planned
         seed (`int`, *optional*, defaults to `0`): the bootstrap's `random_state`.
         method (`str`, *optional*, defaults to `"percentile"`): `"percentile"` or `"BCa"` (falls back to percentile
             where BCa is undefined).
+        signals (`Mapping[tuple, Mapping]`, *optional*): the records' `signals.jsonl` lines by (id, sample)
+            (`evaluation.signals.signal_lines`); a record without one has its signals missing (`not_computed`).
+        signal_settings (`Mapping`, *optional*): the run's `evaluation.signals.signal_settings`; without them the
+            report has no `signals` (`None`).
 
     Returns:
         `dict`: JSON-serialisable (floats rounded to 4 decimals, `None` for what is not defined). Keys: `version`,
@@ -271,7 +280,9 @@ def build_report(records: Sequence[ItemRecord], *, num_samples: int = 1, planned
         `reasons` (the `TOP_REASONS` most frequent: `reason` (one real reason), `pattern` (what they share, see
         [`reason_pattern`]), `count` (records), `items` (distinct ids), `ids` (up to `EXAMPLE_IDS`, in id order)),
         `more_reasons` and `more_count` (the groups left out and their records)), `skipped` ({count, ids}), `notes`,
-        `bootstrap`, `num_samples`, `planned`, `system_fingerprint`, `judge_fingerprint`.
+        `bootstrap`, `num_samples`, `planned`, `system_fingerprint`, `judge_fingerprint`, `signals` (see
+        `evaluation.signals.signals_section`: per subset and `all`, each signal's mean and count, the missing ones by
+        reason, the flagged responses; `None` without `signal_settings`).
     """
     if method not in ("percentile", "BCa"):
         raise ValueError(f"method={method!r}: use 'percentile' or 'BCa'.")
@@ -321,6 +332,8 @@ def build_report(records: Sequence[ItemRecord], *, num_samples: int = 1, planned
         "score_expected": sections["score_expected"],
         "counts": {"total": total, "per_subset": per_subset},
         "failures": _failures(keyed),
+        "signals": None if signal_settings is None else signals_section(
+            [keyed[k] for k in sorted(keyed)], signals or {}, signal_settings),
         "skipped": {"count": len(skipped), "ids": skipped},
         "notes": notes,
         "bootstrap": {"unit": "item", "method": method, "confidence": confidence, "n_resamples": n_resamples,
@@ -405,7 +418,7 @@ def _run_section(manifest: dict) -> list:
 
 def render_markdown(report: dict, manifest: dict | None = None, title: str | None = None) -> str:
     """The report as Markdown: the Table-4 row with intervals, notes, per-style scores, failure counts, the most
-    frequent failure reasons, the run.
+    frequent failure reasons, the objective signals with the flagged responses, the run.
 
     Args:
         report (`dict`): from [`build_report`].
@@ -457,6 +470,7 @@ def render_markdown(report: dict, manifest: dict | None = None, title: str | Non
     else:
         lines.append("Skipped (not evaluated): 0.")
     lines += _failures_section(report.get("failures"))
+    lines += signals_markdown(report.get("signals"), absent="signals" not in report)
     if manifest:
         lines += _run_section(manifest)
     return "\n".join(lines) + "\n"

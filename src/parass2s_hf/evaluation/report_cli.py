@@ -19,6 +19,11 @@ The numbers are the ones `EvaluationRunner.write_report` gives, from what the ru
   them, and a note (and a warning) says how many planned keys have no record.
 - `dataset.limit` picks rows in dataset order, which the folder does not keep: when the records hold more ids than
   the run selected (a folder rerun with a smaller `--limit`), all of them count and a note says so.
+- the objective signals: the lines of `signals.jsonl` made under the manifest's `signals` settings for the records'
+  responses, as the runner reads them. A record without one (a run older than the signals, or one whose signals were
+  never measured) has its free signals (duration, silence ratio, generation time, real-time factor) measured here from
+  its response file; what needs a model (WER, speaking rate, quality) is missing for it (`not_computed`), and a note
+  says how many. A manifest without signal settings (an older run) gets the free signals with the default thresholds.
 
 Nothing but the three report files is written: `results.jsonl` and `manifest.json` are only read (a torn last line is
 skipped, not cut). The run folder's lock is held while writing, so a run in progress is not raced.
@@ -35,6 +40,17 @@ from ..io import FolderLock, FolderLockedError, parse_record, read_json
 from .records import ItemRecord
 from .report import build_report, scores_table, write_report
 from .runner import RESULTS_FILE, RUN_FILE, log_files
+from .signals import (
+    FREE_SIGNALS,
+    NOT_COMPUTED,
+    SIGNAL_LEVELS,
+    SIGNALS,
+    SIGNALS_FILE,
+    check_thresholds,
+    signal_lines,
+    signal_settings,
+    usable_line,
+)
 
 __all__ = ["main", "rebuild_report"]
 
@@ -203,11 +219,64 @@ def _rebuild(run_dir: str, run: dict, manifest: dict) -> dict:
         raise ValueError(f"{os.path.join(run_dir, MANIFEST_FILE)}: the manifest is damaged "
                          f"(dataset.dimensions={dimensions!r}).")
     records = [done[key] for key in sorted(done)]
+    settings = _signal_settings(run_dir, manifest)
+    signals = _signals(run_dir, manifest, records, settings, notes, warnings)
     report = build_report(records, num_samples=num_samples, planned=planned, skipped=skipped,
-                          confidence=confidence, n_resamples=n_resamples, seed=seed)
+                          confidence=confidence, n_resamples=n_resamples, seed=seed, signals=signals,
+                          signal_settings=settings)
     report["notes"] += notes  # only when the rebuild differs from what the runner knew: say so in the report itself
     paths = write_report(report, run_dir, manifest)
     return {"report": report, "paths": paths, "table": scores_table(report, manifest), "warnings": warnings}
+
+
+def _signal_settings(run_dir: str, manifest: dict) -> dict:
+    """The run's signal settings from its manifest (the runner's, as they were); the free signals with the default
+    thresholds for a manifest from before the signals."""
+    settings = manifest.get("signals")
+    if settings is None:
+        return signal_settings("free")
+    path = os.path.join(run_dir, MANIFEST_FILE)
+    names = settings.get("signals") if isinstance(settings, dict) else None
+    if (not isinstance(names, list) or not set(names) <= set(SIGNALS) or not isinstance(settings.get("key"), str)
+            or settings.get("level") not in SIGNAL_LEVELS):
+        raise ValueError(f"{path}: the manifest is damaged (signals={settings!r}).")
+    try:
+        check_thresholds(settings.get("max_wer"), settings.get("max_silence_ratio"))
+    except ValueError as e:
+        raise ValueError(f"{path}: the manifest is damaged (signals: {e})") from None
+    return settings
+
+
+def _signals(run_dir: str, manifest: dict, records: list[ItemRecord], settings: dict, notes: list,
+             warnings: list) -> dict:
+    """The records' signal lines: `signals.jsonl`'s (every part, read only, the last usable line of a key winning),
+    and for a record without one its free signals measured from its response file."""
+    by_key = {(r.id, r.sample): r for r in records}
+    lines = {}
+    for part in log_files(run_dir, SIGNALS_FILE):
+        part_lines, part_warnings = _read_records(part)
+        warnings += part_warnings
+        for _, line in part_lines:
+            key = (line.get("id"), line.get("sample"))
+            if key in by_key and usable_line(line, by_key[key], settings):
+                lines[key] = line
+    lacking = [r for r in records if (r.id, r.sample) not in lines]
+    if not lacking:
+        return lines
+    system = manifest.get("system") if isinstance(manifest.get("system"), dict) else {}
+    free = {**settings, "signals": [n for n in settings["signals"] if n in FREE_SIGNALS]}
+    for record, line in zip(lacking, signal_lines(lacking, run_dir, free, timed=system.get("name") != "precomputed")):
+        for name in settings["signals"]:
+            if name not in FREE_SIGNALS:
+                line["missing"][name] = NOT_COMPUTED
+        lines[(record.id, record.sample)] = line
+    modelled = [n for n in settings["signals"] if n not in FREE_SIGNALS]
+    if modelled:
+        notes.append(f"rebuilt by `parass2s report`: {len(lacking)} response(s) had no line in {SIGNALS_FILE}: their "
+                     f"free signals were measured from the response files; {', '.join(modelled)} need a model and "
+                     "are missing for them (rerun `parass2s evaluate` on the folder to measure them).")
+        warnings.append(notes[-1])
+    return lines
 
 
 def _one_line(error: Exception) -> str:

@@ -16,10 +16,13 @@ The run folder:
 - `generations.jsonl`: one line per finished generation (or system failure), keyed by record id, sample and system
   fingerprint;
 - `results.jsonl`: one `ItemRecord` per judged item, keyed by record id, sample, system and judge fingerprints;
+- `signals.jsonl`: the objective signals of each judged response (`evaluation.signals`), keyed by record id, sample,
+  system fingerprint, the signal settings and the response;
 - `manifest.json`, `report.json`, `report.md`, `report.png`.
 
 Generation runs over every pending item first, then judging (the judge's models load only then, so a GPU holds one
-of the two at a time). Each finished item is appended and flushed before the next batch starts, so a run killed at
+of the two at a time), then the signals (an ASR pass only with `signals="asr"`, for responses the judge did not
+transcribe). Each finished item is appended and flushed before the next batch starts, so a run killed at
 any moment (`kill -9` included) and started again redoes nothing finished and ends with the same report.
 """
 
@@ -42,6 +45,14 @@ from ..s2s.base import S2SResponse, S2SSystem, system_fingerprint
 from .config import EvaluationConfig
 from .manifest import build_manifest
 from .records import STATUS_EMPTY, STATUS_SYSTEM_ERROR, ItemRecord, subset_of
+from .signals import (
+    SIGNALS_FILE,
+    QualityModel,
+    quality_label_values,
+    signal_lines,
+    signal_settings,
+    usable_line,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -80,19 +91,24 @@ class EvaluationRunner:
         config (`EvaluationConfig`): dataset, run folder and report settings.
         dataset (`datasets.Dataset`, *optional*): rows to evaluate instead of loading `config.dataset_config` (must
             have the ParaS2SBench columns).
+        asr (*optional*): a speech recogniser (anything with `transcribe(arrays) -> list[str]` and a `model_id`) for
+            `signals="asr"`, instead of the judge's `asr_model`; the judge's transcripts are then not reused.
     """
 
-    def __init__(self, system: S2SSystem, judge, config: EvaluationConfig, dataset=None):
+    def __init__(self, system: S2SSystem, judge, config: EvaluationConfig, dataset=None, *, asr=None):
         self.system = system
         self.judge = judge
         self.config = config
+        self._asr = asr
+        self._quality = None
+        self._signal_settings = None
         self.out = os.path.abspath(config.output_dir)
         self.system_fp = system_fingerprint(system)
         self.judge_fp = judge_fingerprint(judge)
         self._dataset = dataset
         self.shard = (int(config.shard_index), int(config.num_shards))
         self.timings = Counter()
-        """Seconds spent in `generate` (the system), `judge` and `report` during this call of `run`."""
+        """Seconds spent in `generate` (the system), `judge`, `signals` and `report` during this call of `run`."""
 
     # ---- the dataset ----
     @property
@@ -169,7 +185,9 @@ class EvaluationRunner:
                         + (shown if changes else f"{', '.join(differ)} differ") + "). Use another --output folder, or "
                         "--overwrite to replace that run.")
                 only_judge = differ == ["judge_fingerprint"]
-                doomed = [RESULTS_FILE, *REPORT_FILES] + ([] if only_judge else [GENERATIONS_FILE, RESPONSES_DIR])
+                # the signals are of the responses, not of the judgement: kept with them
+                doomed = [RESULTS_FILE, *REPORT_FILES] + ([] if only_judge else [GENERATIONS_FILE, RESPONSES_DIR,
+                                                                                 SIGNALS_FILE])
                 for name in doomed:
                     target = os.path.join(self.out, name)
                     if os.path.isdir(target):
@@ -357,6 +375,86 @@ class EvaluationRunner:
                 bar.update(len(batch))
                 bar.set_postfix(dict(counts), refresh=False)
 
+    # ---- the signals ----
+    @property
+    def signal_settings(self) -> dict:
+        """The run's signal settings (`evaluation.signals.signal_settings`): level, ASR, quality model, thresholds."""
+        if self._signal_settings is None:
+            cfg = self.config
+            judge_config = getattr(self.judge, "config", None)
+            if self._asr is not None:
+                asr_model, budget = getattr(self._asr, "model_id", type(self._asr).__name__), None
+            else:
+                asr_model = getattr(judge_config, "asr_model", None)
+                budget = getattr(judge_config, "asr_max_new_tokens", None)
+            self._signal_settings = signal_settings(
+                cfg.signals, asr_model=asr_model, asr_max_new_tokens=budget,
+                judge_transcripts=self._judge_transcripts(), quality_model=cfg.quality_model, max_wer=cfg.max_wer,
+                max_silence_ratio=cfg.max_silence_ratio)
+        return self._signal_settings
+
+    def _judge_transcripts(self) -> bool:
+        """The multi-stage judge transcribes each response with the ASR the signals would use: its transcripts are
+        reused (not with a recogniser of the caller's own, which may hear otherwise)."""
+        return self._asr is None and getattr(getattr(self.judge, "config", None), "mode", None) == "multistage"
+
+    def _transcribe(self, arrays: list) -> list:
+        asr = self._asr if self._asr is not None else getattr(self.judge, "asr", None)
+        if asr is None:
+            raise ValueError("--signals asr needs a speech recogniser: the judge has none (no `asr`); pass "
+                             "EvaluationRunner(..., asr=...).")
+        cache = getattr(self.judge, "cache", None) if self._asr is None else None
+        if hasattr(cache, "run"):
+            # the judge's perception cache, under the judge's own key for a transcript: a later multi-stage judging
+            # of this folder reuses these, and the signals reuse the judge's where the cache already has them
+            stage = f"asr|{getattr(asr, 'model_id', type(asr).__name__)}|{self.judge.config.asr_max_new_tokens}"
+            return cache.run(stage, arrays, asr.transcribe)
+        return asr.transcribe(arrays)
+
+    def _quality_model(self):
+        if self._quality is None and self.config.quality_model:
+            judge_config = getattr(self.judge, "config", None)
+            settings = judge_config.load_settings() if hasattr(judge_config, "load_settings") else None
+            self._quality = QualityModel(self.config.quality_model, settings)
+        return self._quality
+
+    def _signal_lines(self, done: dict) -> dict:
+        """The `signals.jsonl` lines (every shard's part) that hold the signals of the records in `done`, by key."""
+        settings, lines = self.signal_settings, {}
+        mine = self._own(SIGNALS_FILE)
+        for path in log_files(self.out, SIGNALS_FILE):
+            for line in JsonlLog(path, repair=self.config.repair and path == mine):
+                key = (line.get("id"), line.get("sample"))
+                if key in done and usable_line(line, done[key], settings):
+                    lines[key] = line
+        return lines
+
+    def _signals(self, keys: list[tuple], done: dict) -> dict:
+        """Measure the signals of the judged keys that have none yet, a batch at a time, each line appended as soon
+        as its batch is done (a crash loses at most one batch); returns every usable line by key."""
+        have = self._signal_lines(done)
+        todo = [k for k in keys if k in done and k not in have]
+        if not todo:
+            return have
+        settings = self.signal_settings
+        log = JsonlLog(self._own(SIGNALS_FILE))
+        asr = settings["level"] == "asr"
+        # precomputed responses were made elsewhere: the runner timed reading their files, not generating them
+        timed = self.system.name != "precomputed"
+        tic = time.perf_counter()
+        with _progress(len(todo), "signals") as bar:
+            for start in range(0, len(todo), self.config.batch_size):
+                batch = todo[start:start + self.config.batch_size]
+                lines = signal_lines([done[k] for k in batch], self.out, settings, timed=timed,
+                                     transcribe=self._transcribe if asr else None,
+                                     judge_transcripts=self._judge_transcripts(), quality=self._quality_model())
+                for key, line in zip(batch, lines):
+                    log.append(line)
+                    have[key] = line
+                bar.update(len(batch))
+        self.timings["signals"] += time.perf_counter() - tic
+        return have
+
     def progress(self) -> tuple[int, int]:
         """(items judged so far, items planned) of this configuration in the run folder."""
         index, shards = self.shard
@@ -392,6 +490,9 @@ class EvaluationRunner:
     def _run(self) -> dict:
         cfg = self.config
         self.timings = Counter()
+        self.signal_settings  # noqa: B018 - a bad signal setting stops the run here, before any work
+        if cfg.quality_model:  # its labels, from its config: refused now, not after the whole run is judged
+            quality_label_values(cfg.quality_model)
         indices, rows = self._select()
         index_of = {row["id"]: i for i, row in zip(indices, rows)}
         row_of = {row["id"]: row for row in rows}
@@ -419,6 +520,7 @@ class EvaluationRunner:
         self._generate(todo_gen, index_of, row_of, gens)
         todo_judge = [k for k in keys_to_run if k not in done]
         self._judge(todo_judge, index_of, row_of, gens, done)
+        self._signals(keys_to_run, done)
         if shards == 1:
             return self.write_report(keys, skipped, done)
         return self._merge_shards(keys, keys_all, skipped)
@@ -429,7 +531,8 @@ class EvaluationRunner:
         from ..io import FolderLock, FolderLockedError
 
         _, done = self._finished()
-        pending = [k for k in keys_all if k not in done]
+        signals = self._signal_lines(done)  # a shard measures its signals after judging: done only with them
+        pending = [k for k in keys_all if k not in done or k not in signals]
         index, shards = self.shard
         if pending:
             logger.info("shard %d of %d finished its items; %d item(s) of other shards remain: the last shard to "
@@ -447,15 +550,18 @@ class EvaluationRunner:
             self.pending = 0
             return None
 
-    def _report_inputs(self, records, keys, skipped) -> str:
-        """SHA-256 of everything the report is computed from: the records, the plan and the report's settings."""
+    def _report_inputs(self, records, keys, skipped, signals: dict) -> str:
+        """SHA-256 of everything the report is computed from: the records, their signals, the plan and the report's
+        settings (the signal thresholds included)."""
         from .. import __version__
 
         cfg = self.config
         return _digest({"records": [r.to_dict() for r in records], "keys": [list(k) for k in keys],
                         "skipped": [list(k) for k in skipped], "confidence": cfg.confidence,
                         "n_resamples": cfg.n_resamples, "seed": cfg.seed, "label": cfg.label,
-                        "system": self.system.name, "package": __version__})
+                        "system": self.system.name, "package": __version__,
+                        "signals": [signals.get((r.id, r.sample)) for r in records],
+                        "signal_settings": self.signal_settings})
 
     def _current_report(self, inputs: str) -> dict | None:
         """The report in the folder when it was computed from exactly `inputs` and all its files are there."""
@@ -478,7 +584,7 @@ class EvaluationRunner:
                      "limit": cfg.limit, "rows": len({k[0] for k in keys})},
             num_samples=cfg.num_samples, seed=cfg.seed, label=cfg.label,
             extra={"bootstrap": {"confidence": cfg.confidence, "n_resamples": cfg.n_resamples},
-                   "report_inputs": inputs})
+                   "signals": self.signal_settings, "report_inputs": inputs})
         write_json(os.path.join(self.out, "manifest.json"), manifest)
         return manifest
 
@@ -488,7 +594,8 @@ class EvaluationRunner:
         tic = time.perf_counter()
         cfg = self.config
         records = [done[k] for k in keys if k in done]
-        inputs = self._report_inputs(records, keys, skipped)
+        signals = self._signal_lines(done)
+        inputs = self._report_inputs(records, keys, skipped, signals)
         current = self._current_report(inputs)
         if current is not None:  # a finished run judged again: nothing changed, so neither does its report
             if cfg.push_to_hub:
@@ -496,7 +603,8 @@ class EvaluationRunner:
             return current
         report = build_report(records, num_samples=cfg.num_samples, planned=len(keys),
                               skipped=sorted({i for i, _ in skipped}), confidence=cfg.confidence,
-                              n_resamples=cfg.n_resamples, seed=cfg.seed)
+                              n_resamples=cfg.n_resamples, seed=cfg.seed, signals=signals,
+                              signal_settings=self.signal_settings)
         manifest = self._write_manifest(keys, inputs)
         write_report(report, self.out, manifest)
         self.timings["report"] += time.perf_counter() - tic

@@ -119,7 +119,7 @@ def test_an_unreadable_verdict_is_missing_never_a_preference():
     results = judge_with(rubric).compare(pairs((LONG, SHORT)))
     [r] = results
     assert r.status == "missing" and r.preference is None and r.position_consistent is None
-    assert "order ab: no score after 2 attempt(s)" in r.reason and "order ba" in r.reason
+    assert "order ab: no verdict after 2 attempt(s)" in r.reason and "order ba" in r.reason
     assert len(rubric.seen) == 4  # both orders, each retried once with the stricter prompt
     assert "could not be read" in rubric.seen[-1][-1]["content"]
     with pytest.raises(JudgeParseError, match="comparison 0, order ab"):

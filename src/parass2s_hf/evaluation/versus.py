@@ -369,7 +369,11 @@ def summarize(lines: list[dict], *, confidence: float = 0.95, n_resamples: int =
                 if ordered else None, "position_checked": len(ordered)}
         out[name] = cell
     counts = Counter(x["status"] for x in lines)
-    reasons = Counter(x["reason"].split(":")[0] for x in lines if x["status"] != STATUS_OK and x.get("reason"))
+    from .report import reason_pattern
+
+    # one cause over many comparisons is one group (ids, quoted answers and numbers masked), its start kept
+    reasons = Counter(reason_pattern(x.get("reason") or "", x.get("id"))[:200] for x in lines
+                      if x["status"] != STATUS_OK)
     return {"overall": out["overall"], "subsets": {k: v for k, v in out.items() if k != "overall"},
             "counts": {"comparisons": len(lines), **{s: counts.get(s, 0) for s in STATUSES},
                        "position_inconsistent": sum(x.get("position_consistent") is False for x in lines)},
@@ -389,15 +393,18 @@ def render_versus(summary: dict) -> str:
 
     a, b = summary["systems"]["a"]["label"], summary["systems"]["b"]["label"]
     counts = summary["counts"]
-    lines = [f"# {a} vs {b}", "",
-             (f"Each query that both runs answered, judged pairwise by the `{summary['judge_mode']}` judge "
-             f"(fingerprint `{summary['judge_fingerprint']}`) in both orders: a preference that changed with the "
-             f"order counts as a tie. Win rate: {a}'s wins plus half the ties, over the judged comparisons (each "
-             f"query's samples averaged), with a {summary['bootstrap']['confidence']:.0%} bootstrap interval over "
-             f"queries."), ""]
     if summary["judge_mode"] == "reward_model":
-        lines += [("> The `reward_model` judge has no comparison prompt: each response got its absolute expected score "
-                  f"and the higher one is preferred (tie within {summary['tie_margin']:g}); order does not enter."), ""]
+        how = (f"by the `reward_model` judge (fingerprint `{summary['judge_fingerprint']}`), which has no comparison "
+               f"prompt: each response got its absolute expected score and the higher one is preferred ("
+               + (f"a tie within {summary['tie_margin']:g}" if summary["tie_margin"] else "a tie only when equal")
+               + "); order does not enter, so there is no position-consistency rate.")
+    else:
+        how = (f"by the `{summary['judge_mode']}` judge (fingerprint `{summary['judge_fingerprint']}`) in both orders "
+               f"(A shown first, then B): a preference that changed with the order counts as a tie.")
+    lines = [f"# {a} vs {b}", "",
+             (f"Each query that both runs answered, judged pairwise {how} Win rate: {a}'s wins plus half the ties, "
+              f"over the judged comparisons (each query's samples averaged), with a "
+              f"{summary['bootstrap']['confidence']:.0%} bootstrap interval over queries."), ""]
     rows = []
     for name, cell in [*summary["subsets"].items(), ("overall", summary["overall"])]:
         consistency = "—" if cell["position_consistency"] is None else f"{cell['position_consistency']:.1%}"

@@ -323,11 +323,11 @@ class ParaS2SJudge:
                 break
         return list(zip(gens, parsed, errors))
 
-    def _missing(self, gen, error: str) -> str:
-        """Why a read failed (the endpoint's error, or no readable answer); raises in strict mode."""
+    def _missing(self, gen, error: str, what: str = "score") -> str:
+        """Why a read failed (the endpoint's error, or no readable `what` in the answer); raises in strict mode."""
         if gen.error:
             return f"endpoint error: {gen.error}"
-        reason = f"no score after {self.config.max_retries + 1} attempt(s): {error}"
+        reason = f"no {what} after {self.config.max_retries + 1} attempt(s): {error}"
         if self.config.strict:
             raise JudgeParseError(reason)
         return reason

@@ -275,7 +275,7 @@ def _both_orders(judge, items: list[PairItem], clips: list[tuple]) -> list[PairR
             raw[order] = "" if gen.error else gen.text
             if verdict is None:
                 try:
-                    problems.append(f"order {order}: {judge._missing(gen, error)}")
+                    problems.append(f"order {order}: {judge._missing(gen, error, 'verdict')}")
                 except JudgeParseError as e:
                     raise JudgeParseError(f"comparison {i}, order {order}: {e}") from None
             else:

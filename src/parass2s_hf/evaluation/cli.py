@@ -7,6 +7,7 @@ parass2s evaluate --system cascade --asr openai/whisper-large-v3 --llm Qwen/Qwen
     --output runs/pipeline
 parass2s evaluate --config recipe.yaml         # the same arguments from a YAML file (flags given win)
 parass2s evaluate --system policy --model base/ --adapter runs/grpo --dataset_config sample --output runs/policy
+parass2s evaluate --system omni --model Qwen/Qwen2.5-Omni-7B --signals asr --output runs/omni  # + WER, speaking rate
 parass2s compare runs/* --output leaderboard   # one leaderboard table and one figure for several runs
 ```
 Judge settings are `JudgeConfig`'s fields prefixed `judge_` (e.g. `--judge_mode reward_model`); `--help` lists all.

@@ -4,11 +4,15 @@
 python examples/train_grpo.py --config examples/configs/grpo_qlora.yaml        # GPU recipe (start from the SFT model)
 python examples/train_grpo.py --config examples/configs/grpo_cpu_smoke.yaml     # tiny, CPU, minutes
 accelerate launch examples/train_grpo.py --config examples/configs/grpo_qlora.yaml   # several GPUs
+python examples/train_grpo.py --config examples/configs/grpo_omni_qlora.yaml    # a Qwen2.5-Omni policy that speaks
+python examples/train_grpo.py --config examples/configs/grpo_omni_cpu_smoke.yaml  # tiny Omni, CPU (testing --omni)
 ```
 Every `ParaS2SGRPOConfig` field (TRL's `GRPOConfig` plus `judge_config`, `renderer`, `prompt_audio_column`, ...) and
 every `trl.ModelConfig` field (`model_name_or_path`, `use_peft`, `lora_r`, `load_in_4bit`, ...) can be set in the YAML
 file or on the command line. The policy completes each spoken prompt with a reply in the `[style: ...]` format; the
-renderer speaks it in that style, and the judge scores (prompt audio, spoken reply).
+renderer speaks it in that style, and the judge scores (prompt audio, spoken reply). With a Qwen2.5-Omni checkpoint as
+`model_name_or_path` the policy speaks itself: its thinker writes plain words (LoRA on the thinker), its frozen talker
+speaks them (`omni_speaker`, `omni_generate_kwargs`), and the judge scores that waveform (`align/omni_policy.py`).
 """
 
 from __future__ import annotations

@@ -184,9 +184,17 @@ TINY_OMNI_GENERATE_KWARGS = {"talker_max_new_tokens": 12, "talker_eos_token_id":
 ids are out of range), and a dozen codec steps make a quarter second of audio."""
 
 
-def build_tiny_omni(path: str, hidden_size: int = 32, seed: int = 0) -> str:
+AUDIBLE_GAIN = 3e5
+"""How much `build_tiny_omni(audible=True)` scales the vocoder's last convolution."""
+
+
+def build_tiny_omni(path: str, hidden_size: int = 32, seed: int = 0, audible: bool = False) -> str:
     """A random Qwen2.5-Omni (thinker, talker, token2wav) with one speaker, its tokenizer and a Whisper feature
     extractor; about 0.5 M parameters, 2 MB.
+
+    Its random vocoder speaks at about -120 dBFS, which the judge's rule takes for silence (every reply an
+    `empty_response`, score 1). `audible=True` scales the vocoder's last convolution by `AUDIBLE_GAIN` so its noise
+    sounds (peak near -15 dBFS): what a GRPO or loop recipe needs for rewards that vary.
 
     No `Qwen2_5OmniProcessor` is saved: it needs torchvision, which does not install beside the CPU torch. Build the
     inputs from the tokenizer (expanding `<|AUDIO|>` to one token per encoder frame) and the feature extractor, and
@@ -248,6 +256,12 @@ def build_tiny_omni(path: str, hidden_size: int = 32, seed: int = 0) -> str:
     model = Qwen2_5OmniForConditionalGeneration(cfg)
     # A random model has no voices; from_pretrained reloads spk_dict.pt into speaker_map.
     model.speaker_map = {"Chelsie": {"bos_token": 13, "cond": torch.randn(1, 16), "ref_mel": torch.randn(1, 30, 80)}}
+    if audible:
+        conv = model.token2wav.code2wav_bigvgan_model.conv_post
+        with torch.no_grad():
+            conv.weight.mul_(AUDIBLE_GAIN)
+            if conv.bias is not None:
+                conv.bias.mul_(AUDIBLE_GAIN)
     model.save_pretrained(path)
     torch.save(model.speaker_map, os.path.join(path, "spk_dict.pt"))
     tok.save_pretrained(path)
@@ -262,11 +276,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m parass2s_hf.testing",
                                      description="Build tiny random checkpoints offline (their outputs are noise).")
     parser.add_argument("folder", help="where to write whisper/, qwen2_audio/ and qwen2/")
-    parser.add_argument("--omni", action="store_true", help="also a tiny Qwen2.5-Omni in omni/")
+    parser.add_argument("--omni", action="store_true", help="also a tiny Qwen2.5-Omni in omni/ (it speaks silence)")
+    parser.add_argument("--omni_audible", action="store_true",
+                        help="also a tiny Qwen2.5-Omni whose noise sounds, in omni_audible/ (the Omni GRPO and loop "
+                             "recipes)")
     args = parser.parse_args(argv)
     paths = build_tiny_checkpoints(args.folder)
     if args.omni:
         paths["omni"] = build_tiny_omni(os.path.join(args.folder, "omni"))
+    if args.omni_audible:
+        paths["omni_audible"] = build_tiny_omni(os.path.join(args.folder, "omni_audible"), audible=True)
     print(json.dumps(paths, indent=2))
     return 0
 

@@ -59,6 +59,21 @@ class ParaS2SGRPOConfig(GRPOConfig):
             generation, the reference log-probs and the loss (the same losses, to float tolerance). Off by itself
             when a tower parameter is trainable or the model is sharded (FSDP, DeepSpeed), which it has not been run
             with.
+        omni_speaker (`str`, *optional*):
+            Omni policy (a Qwen2.5-Omni checkpoint as the model): the talker's voice for every completion; the model's
+            default when unset. Ignored for other policies.
+        omni_system_prompt (`str`, *optional*):
+            Omni policy: the system message (`QWEN_SYSTEM_PROMPT` when unset: Qwen2.5-Omni speaks only with it). The
+            Omni policy writes plain words (the talker speaks them), so `policy_system_prompt` does not apply.
+        omni_seed (`int`, *optional*, defaults to `0`):
+            Omni policy: base of every completion's talker seed (`s2s.omni.speech_seed`), as `--system omni --seed`.
+        omni_generate_kwargs (`dict` or `str`, *optional*):
+            Omni policy: the model's `generate` arguments for the talker and vocoder (`talker_*`, `token2wav_*`), as
+            `--system omni --generate_kwargs`.
+        train_talker (`bool`, *optional*, defaults to `False`):
+            Omni policy: also train a LoRA on the talker with the same advantages (its codec tokens' log-probs enter
+            the loss), so the reward shapes prosody, not only words. Off by default: costs a talker forward with
+            gradients per completion (see `align/omni_policy.py`).
     """
 
     beta: float = field(default=0.2, metadata={"help": "KL weight to the reference (the SFT model); paper: 0.2."})
@@ -86,6 +101,15 @@ class ParaS2SGRPOConfig(GRPOConfig):
         "help": "run the frozen audio tower once per distinct prompt of a generation batch (off when it trains or is "
                 "sharded)"})
 
+    omni_speaker: str | None = field(default=None, metadata={"help": "Omni policy: the talker's voice"})
+    omni_system_prompt: str | None = field(default=None, metadata={
+        "help": "Omni policy: the system message (Qwen2.5-Omni's own when unset)"})
+    omni_seed: int = field(default=0, metadata={"help": "Omni policy: base of the talker's per-completion seed"})
+    omni_generate_kwargs: dict | str | None = field(default=None, metadata={
+        "help": "Omni policy: generate arguments of the talker and vocoder (dict or JSON)"})
+    train_talker: bool = field(default=False, metadata={
+        "help": "Omni policy: also train a LoRA on the talker with the same advantages (off until measured)"})
+
     gradient_checkpointing: bool | None = field(default=None, metadata={
         "help": "deprecated name of activation_checkpointing (transformers 5); on by default, as in TRL"})
 
@@ -103,6 +127,7 @@ class ParaS2SGRPOConfig(GRPOConfig):
         except TypeError as e:
             raise ValueError(f"judge_config has a field JudgeConfig does not know: {e}") from None
         self.renderer_kwargs = json_dict("renderer_kwargs", self.renderer_kwargs)
+        self.omni_generate_kwargs = json_dict("omni_generate_kwargs", self.omni_generate_kwargs)
         if self.reward_field not in REWARD_FIELDS:
             raise ValueError(f"reward_field must be one of {list(REWARD_FIELDS)}, got {self.reward_field!r}.")
         if self.max_prompt_seconds <= 0:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..audio import AudioError, load_audio, silence_ratio
-from ..constants import DIMENSIONS, SCORE_MIN, STYLES
+from ..constants import DIMENSIONS, SAMPLING_RATE, SCORE_MIN, STYLES
 from ..judge.items import SCORED_STATUSES, STATUS_EMPTY, JudgeItem
 from ..render import get_renderer, parse_reply
 from ..render.parallel import render_all
@@ -79,8 +79,8 @@ class ParaS2SReward:
             (its `asr_model`) when unset.
 
     Attributes:
-        missing (`Counter`): missing rewards by reason (`render_failed`, `judge_missing`, `judge_invalid_input`,
-            `invalid_prompt_audio`).
+        missing (`Counter`): missing rewards by reason (`render_failed` (`talker_failed` for an Omni policy's
+            `OmniSpeechReward`), `judge_missing`, `judge_invalid_input`, `invalid_prompt_audio`).
         empty (`Counter`): empty replies, scored the minimum, by kind (`no_words`: nothing to say; `empty_response`:
             the spoken reply is silent or too short, by the judge's rule).
         reply_styles (`Counter`): reply-tag outcomes from `parse_reply` (`ok`, `missing_tag`, `unknown_style`).
@@ -140,26 +140,16 @@ class ParaS2SReward:
         dimensions, styles = column("dimension"), column("style")
         texts, requirements = column("text"), column("requirement")
         rewards: list[float | None] = [None] * n
-        items, index, jobs, spoken, words = [], [], [], [], {}
+        items, index = [], []
         start = time.perf_counter()
-        for i, completion in enumerate(completions):
+        for i in range(n):
             if isinstance(queries[i], AudioError):
                 self.missing["invalid_prompt_audio"] += 1
-                continue
-            style, text = parse_reply(completion_text(completion), self.reply_styles)
-            if not has_words(text):  # no words to say ("", "...") is an empty response
-                rewards[i] = float(SCORE_MIN)
-                self.empty["no_words"] += 1
-                continue
-            jobs.append((self.renderer, style, text, self.voice_key))
-            spoken.append(i)
-            words[i] = text
-        # the replies of a batch are spoken by a pool of workers, in order (renders are deterministic)
-        replies = dict(zip(spoken, render_all(self.renderer, jobs, speak_reply, self.render_workers)))
-        for i in spoken:
+        replies, words = self._speak(completions, completion_ids, queries, rewards)
+        for i in sorted(replies):
             reply = replies[i]
             if isinstance(reply, Exception):  # one completion's failure is a missing reward, not a crash
-                self.missing["render_failed"] += 1
+                self.missing[self.speak_failure] += 1
                 continue
             dim = dimensions[i] if dimensions[i] in DIMENSIONS else None
             query_style = styles[i] if dim and styles[i] in STYLES[dim] else None
@@ -167,6 +157,7 @@ class ParaS2SReward:
                                    dimension=dim, query_style=query_style, query_text=texts[i] or None,
                                    requirement=requirements[i] or None))
             index.append(i)
+            self._heard(i, reply)
         self.timings["render"] += time.perf_counter() - start
         # measured only where they are logged: the WER costs an ASR pass per completion
         signals = self._signals([replies[i] for i in index], [words[i] for i in index]) if log_metric else {}
@@ -187,6 +178,30 @@ class ParaS2SReward:
             for name, value in signals.items():
                 log_metric(f"parass2s/signals/{name}", value)
         return rewards
+
+    speak_failure = "render_failed"
+    """The missing-reward reason of a completion that could not be spoken."""
+
+    def _speak(self, completions, completion_ids, queries, rewards) -> tuple[dict, dict]:
+        """Each completion's spoken reply (or the exception that stopped it), by index, and its words. Completions
+        with nothing to say get the minimum in `rewards` here; those whose prompt audio is unusable are skipped."""
+        jobs, spoken, words = [], [], {}
+        for i, completion in enumerate(completions):
+            if isinstance(queries[i], AudioError):
+                continue
+            style, text = parse_reply(completion_text(completion), self.reply_styles)
+            if not has_words(text):  # no words to say ("", "...") is an empty response
+                rewards[i] = float(SCORE_MIN)
+                self.empty["no_words"] += 1
+                continue
+            jobs.append((self.renderer, style, text, self.voice_key))
+            spoken.append(i)
+            words[i] = text
+        # the replies of a batch are spoken by a pool of workers, in order (renders are deterministic)
+        return dict(zip(spoken, render_all(self.renderer, jobs, speak_reply, self.render_workers))), words
+
+    def _heard(self, index: int, reply) -> None:
+        """Called with each reply handed to the judge (a hook: the Omni reward records its hash)."""
 
     @property
     def asr(self):
@@ -210,7 +225,10 @@ class ParaS2SReward:
             out["silence_ratio"] = float(np.mean(silent))
         if "wer" in self.signals:
             start = time.perf_counter()
-            heard = self.asr.transcribe([r.array for r in replies])  # the renderer speaks 16 kHz (the audio door)
+            # at the audio door's 16 kHz (the renderer speaks it; a talker speaks 24 kHz)
+            heard = self.asr.transcribe([r.array if r.sampling_rate == SAMPLING_RATE else
+                                         load_audio(r.array, r.sampling_rate, max_seconds=None).array
+                                         for r in replies])
             errors = [word_error_rate(text, t) for text, t in zip(texts, heard) if not isinstance(t, Exception)]
             self.timings["signals"] += time.perf_counter() - start
             if errors:

@@ -13,6 +13,12 @@ the loss (docs/architecture.md, "GRPO with spoken prompts"):
 - `_calculate_rewards`: logs within-group reward spread, the fraction of groups whose rewards are all equal and the
   missing rewards, over the whole (gathered) generation batch.
 
+A Qwen2.5-Omni checkpoint as the model makes an Omni policy (`align/omni_policy.py`): the whole Omni model is loaded
+once, TRL trains its thinker (LoRA on the thinker's language model; a LoRA is required, the KL reference being the
+thinker with the adapter disabled), prompts are encoded by `OmniAudioInputs` with the Omni conversation, and the default
+reward is `OmniSpeechReward`: the frozen talker and token2wav speak each completion and the judge hears that waveform.
+The audio-tower cache is off for it (the Omni tower takes packed features).
+
 Rows without audio are text prompts and take stock TRL's path untouched. These are private methods of trl: the
 package pins trl to the minor version they were written against, and `tests/test_grpo.py` fails loudly when their
 signatures change.
@@ -43,6 +49,7 @@ from ..constants import SAMPLING_RATE
 from ..models import QUANTIZATION_SKIP_MODULES, skip_patterns
 from .config import ParaS2SGRPOConfig
 from .data import LazyPromptCheck, to_policy_rows
+from .omni_policy import omni_model_type
 from .prompts import encode_policy_prompt, policy_prompt
 from .reward import ParaS2SReward, prompt_key
 
@@ -62,9 +69,11 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
     """GRPO with spoken prompts, rewarded by the ParaS2S judge on the spoken reply.
 
     Args:
-        model (`str` or `PreTrainedModel`): the policy, an audio LLM (Qwen2-Audio family; Qwen2.5-Omni thinker on GPU),
-            ideally the SFT warm-up merged into its base (`examples/train_sft.py`), so that the KL reference is the
-            SFT model. A path is loaded with `quantization_config`, keeping `QUANTIZATION_SKIP_MODULES` in full precision.
+        model (`str` or `PreTrainedModel`): the policy, an audio LLM (Qwen2-Audio family), ideally the SFT warm-up
+            merged into its base (`examples/train_sft.py`), so that the KL reference is the SFT model. A path is loaded
+            with `quantization_config`, keeping `QUANTIZATION_SKIP_MODULES` in full precision. A Qwen2.5-Omni checkpoint
+            (or loaded `Qwen2_5OmniForConditionalGeneration`) is an Omni policy: its thinker is trained, its talker
+            speaks each completion for the reward (`omni_*` settings of the config; `self.omni` holds it).
         reward_funcs (*optional*): TRL reward functions. Defaults to one `ParaS2SReward` built from `args`
             (`judge_config`, `renderer`, ...). Pass your own (e.g. a `ParaS2SReward` with a shared judge) to override.
         args (`ParaS2SGRPOConfig`, *optional*): the configuration.
@@ -104,6 +113,10 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
         elif has_audio and args.validate_prompt_audio:
             train_dataset = to_policy_rows(train_dataset, args.prompt_audio_column,
                                            drop_invalid=args.drop_invalid_prompts, max_seconds=args.max_prompt_seconds)
+        self.omni = None
+        """`OmniPolicy` when the policy is a Qwen2.5-Omni checkpoint: TRL trains its thinker, its talker speaks."""
+        if omni_model_type(model) is not None:
+            model = self._load_omni_policy(model, args, quantization_config, kwargs)
         if isinstance(model, str):
             model = self._load_policy(model, args, quantization_config)
             # used: stop TRL from warning that they are ignored because it now receives a loaded model
@@ -114,16 +127,19 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
         if audio_token is not None and getattr(model.config, "image_token_id", None) is None:
             model.config.image_token_id = audio_token
         if reward_funcs is None:
-            reward_funcs = [self._default_reward(args, judge)]
+            reward_funcs = [self._default_reward(args, judge, self.omni)]
         self._audio_ctx = None
         self.audio_forwards = 0
         """Policy/reference forwards that received the prompt audio (a test checks every forward does)."""
         super().__init__(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_dataset,
                          eval_dataset=eval_dataset, **kwargs)
         self._keep_audio_token_suppressed(audio_token)
+        if self.omni is not None:
+            self._place_speech_modules()
         self.audio_cache = None
         """`AudioTowerCache`: the frozen tower once per distinct prompt of a generation batch (`None` when off)."""
-        if args.cache_audio_tower:
+        # the Omni audio tower takes packed features (no per-clip batch): the cache, written for Qwen2-Audio's, is off
+        if args.cache_audio_tower and self.omni is None:
             from ..models.audio_cache import AudioTowerCache
 
             sharded = self.accelerator.distributed_type in ("FSDP", "DEEPSPEED") or self.is_fsdp_enabled or \
@@ -134,7 +150,7 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
         """TRL replaces its suppress list with `generation_kwargs["suppress_tokens"]` when a user gives one; a sampled
         audio placeholder then breaks the next forward (more placeholders than features). Keep it suppressed."""
         kwargs = getattr(self, "generation_kwargs", None)
-        if audio_token is None or kwargs is None or not self._is_vlm:
+        if audio_token is None or kwargs is None or not (self._is_vlm or self.omni is not None):
             return
         suppress = list(kwargs.get("suppress_tokens") or [])
         if audio_token not in suppress:
@@ -147,7 +163,10 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
         """TRL's `save_model`, plus `parass2s_policy.json`: the prompt, voice and sampling settings the policy was
         trained with, which the `policy` system under test reads (`parass2s evaluate --system policy`)."""
         super().save_model(output_dir, _internal_call)
-        if self.args.should_save:
+        if self.args.should_save and self.omni is not None:
+            self.omni.write_settings(output_dir or self.args.output_dir, max_new_tokens=self.args.max_completion_length,
+                                     temperature=self.args.temperature)
+        elif self.args.should_save:
             from .policy_settings import write_policy_settings
 
             args = self.args
@@ -189,12 +208,54 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
         kwargs.setdefault("trust_remote_code", args.trust_remote_code)
         return create_model_from_path(model_id, **kwargs)
 
+    def _load_omni_policy(self, model, args: ParaS2SGRPOConfig, quantization_config, kwargs: dict):
+        """Load the whole Omni model once; returns its thinker (the policy TRL trains) and keeps the rest in
+        `self.omni`. Its tokenizer is the processing class (the Omni processor needs torchvision)."""
+        from .omni_policy import OmniPolicy
+
+        if args.train_talker:
+            raise NotImplementedError("train_talker (the talker's codec tokens in the GRPO loss) is not implemented "
+                                      "yet: the talker is frozen and only speaks.")
+        if kwargs.get("peft_config") is None and args.beta != 0:
+            raise ValueError("An Omni policy trains a LoRA on its thinker (pass peft_config, or use_peft in the example "
+                             "script): its KL reference is the thinker with the adapter disabled. Full fine-tuning of "
+                             "the thinker (beta=0 only) is not supported with a reference model.")
+        init = dict(args.model_init_kwargs or {})
+        if init.get("dtype") == "auto":
+            init["dtype"] = None
+        self.omni = OmniPolicy.load(model, speaker=args.omni_speaker, system_prompt=args.omni_system_prompt,
+                                    seed=args.omni_seed, generate_kwargs=args.omni_generate_kwargs,
+                                    model_init_kwargs=init, quantization_config=quantization_config)
+        args.model_init_kwargs = None
+        kwargs.setdefault("processing_class", self.omni.builder.tokenizer)
+        speech = (self.omni.model.talker, self.omni.model.token2wav)
+        for module in speech:
+            module.requires_grad_(False)
+        thinker = self.omni.thinker
+        thinker.get_submodule("model.audio_tower").requires_grad_(False)  # the frozen ear, as for Qwen2-Audio
+        return thinker
+
+    def _place_speech_modules(self) -> None:
+        """The talker and token2wav on the thinker's device (the accelerator moved the thinker there)."""
+        model = self.omni.model
+        if getattr(model, "hf_device_map", None):
+            return
+        device = self.omni.thinker.device
+        model.talker.to(device)
+        model.token2wav.to(device)
+
     @staticmethod
-    def _default_reward(args: ParaS2SGRPOConfig, judge):
+    def _default_reward(args: ParaS2SGRPOConfig, judge, omni=None):
         from ..judge import JudgeConfig, ParaS2SJudge
 
         if judge is None:
             judge = ParaS2SJudge(JudgeConfig(**args.judge_config))
+        if omni is not None:
+            from .omni_policy import OmniSpeechReward
+
+            return OmniSpeechReward(judge, omni, audio_column=args.prompt_audio_column,
+                                    reward_field=args.reward_field, fallback_to_score=args.reward_fallback_to_score,
+                                    signals=args.reward_signals or ())
         return ParaS2SReward(judge, args.renderer, audio_column=args.prompt_audio_column,
                              reward_field=args.reward_field, fallback_to_score=args.reward_fallback_to_score,
                              voice_key=args.renderer_voice_key, renderer_kwargs=args.renderer_kwargs,
@@ -213,15 +274,18 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
         """Rows with the decoded audio shared between repeats of a prompt, and the processor's output per row."""
         column = self.args.prompt_audio_column
         processor = self.processing_class
-        chat = policy_prompt(self.args.policy_system_prompt or None)
+        chat = self.omni.conversation() if self.omni is not None else policy_prompt(self.args.policy_system_prompt or None)
         by_key, rows, encoded = {}, [], []
         for x in inputs:
             audio = load_audio(x[column], max_seconds=self.args.max_prompt_seconds,
                                name=f"prompt {x.get('id', '')}".strip())
             key = prompt_key(audio.array)
             if key not in by_key:
-                conversation = x.get("prompt") or chat
-                enc = encode_policy_prompt(processor, audio.array, conversation)
+                if self.omni is not None:  # the conversation the talker speaks with (OmniSystem's)
+                    conversation, enc = chat, self.omni.encode(audio.array)
+                else:
+                    conversation = x.get("prompt") or chat
+                    enc = encode_policy_prompt(processor, audio.array, conversation)
                 by_key[key] = ({"array": audio.array, "sampling_rate": SAMPLING_RATE}, conversation, enc)
             shared, conversation, enc = by_key[key]
             rows.append({**x, column: shared, "prompt": conversation})

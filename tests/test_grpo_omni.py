@@ -6,7 +6,10 @@ speaks every completion, and the judge hears exactly that waveform.
   missing reward counted as `talker_failed`;
 - two GRPO steps: the thinker's LoRA changes, the base (thinker, talker, token2wav) does not; every policy forward
   over the prompt carries its audio; the saved settings reproduce the speech in evaluation;
-- the example script runs its CPU recipe (`examples/configs/grpo_omni_cpu_smoke.yaml`).
+- the example script runs its CPU recipe (`examples/configs/grpo_omni_cpu_smoke.yaml`);
+- `train_talker` (issue 24, option 2): the talker's teacher-forced codec log-probs equal those it sampled from; two
+  GRPO steps move the talker's LoRA (never its base) and the thinker's; the talker adapter is saved beside the
+  thinker's and `--system omni --adapter` merges it.
 """
 
 import json
@@ -142,25 +145,135 @@ def test_grpo_two_steps_train_the_omni_thinkers_adapter(tmp_path, tiny, prompts,
     wav = speak_completion(trainer.omni.model, unpadded_row(trainer.omni.encode(audio), 0), ids[0],
                            speech_seed(ids[0], 0), speaker="Chelsie", **FAST)
     assert waveform_sha256(wav) == reward.heard[0]
-    # evaluation with the saved adapter merged into the thinker (`--system omni --adapter`, the saved settings): the
-    # merged weights equal the wrapped ones up to float rounding, so the waveform matches to within that
+    # evaluation with the saved adapter (`--system omni --adapter`, the saved settings) loads it unmerged, as the
+    # trainer held it: the same completion is the same waveform, byte for byte
     from parass2s_hf.s2s import build_system
 
     kwargs = {k: v for k, v in settings["system_kwargs"].items() if v is not None}
     system = build_system("omni", device_map=None, **kwargs)
     [spoken] = system.speak(system.inputs([{"id": "q", "audio": {"array": audio, "sampling_rate": 16000}}]), ids)
     assert spoken.info["speech_seed"] == reward.seeds[0] and spoken.audio.shape == wav.shape
-    np.testing.assert_allclose(spoken.audio, wav, atol=1e-3)
+    assert np.array_equal(spoken.audio, wav)
 
 
-def test_an_omni_policy_without_a_lora_or_with_a_trained_talker_is_refused(tmp_path, tiny, prompts, silent_omni,
-                                                                             judge):
+def test_an_omni_policy_without_a_lora_or_a_talker_trained_without_its_reward_is_refused(tmp_path, tiny, prompts,
+                                                                                          silent_omni, judge):
     with pytest.raises(ValueError, match="LoRA on its thinker"):
         ParaS2SGRPOTrainer(model=silent_omni, args=omni_args(tmp_path, tiny), train_dataset=prompts, judge=judge)
-    # option 2 of issue 24 (the talker's codec tokens in the loss) is not built yet: refused, never silently ignored
-    with pytest.raises(NotImplementedError, match="train_talker"):
-        ParaS2SGRPOTrainer(model=silent_omni, args=omni_args(tmp_path, tiny, train_talker=True), train_dataset=prompts,
-                           peft_config=lora_config(), judge=judge)
+    # train_talker trains on the codec tokens the policy's own talker sampled in the reward: another reward has none
+    with pytest.raises(ValueError, match="train_talker needs exactly one reward"):
+        ParaS2SGRPOTrainer(model=silent_omni, reward_funcs=[lambda completions, **kw: [1.0] * len(completions)],
+                           args=omni_args(tmp_path, tiny, train_talker=True), train_dataset=prompts,
+                           peft_config=lora_config())
+
+
+@pytest.mark.parametrize("with_lora", [False, True])
+def test_the_talkers_teacher_forced_log_probs_are_those_it_sampled_from(audible_omni, with_lora):
+    from parass2s_hf.align.omni_policy import add_talker_lora, talker_token_logps
+
+    policy = OmniPolicy.load(audible_omni, speaker="Chelsie", generate_kwargs=FAST)
+    if with_lora:  # a trained-looking talker LoRA (B is zero when made)
+        torch.manual_seed(0)
+        with torch.no_grad():
+            for p in add_talker_lora(policy.model, r=4, alpha=8):
+                p.add_(0.05 * torch.randn_like(p))
+    policy.capture_talker = True
+    _, [ids] = completions_of(policy, ["How are you today?"])
+    sampled = []  # the logits each decoding step of `generate` sampled from
+    hook = policy.model.talker.register_forward_hook(lambda m, a, out: sampled.append(out.logits[0, -1].clone()))
+    try:
+        reply = policy.speak(query(), ids)
+    finally:
+        hook.remove()
+    sample = reply.talker
+    assert sample is not None and 1 <= len(sample) <= FAST["talker_max_new_tokens"] and len(sampled) >= len(sample)
+    assert sample.temperature == 0.9 and sample.suppress_tokens == (policy.model.talker.codec_bos_token,)
+    expected = []
+    for step, code in enumerate(sample.codes.tolist()):
+        logits = sampled[step].float() / sample.temperature
+        logits[list(sample.suppress_tokens)] = float("-inf")
+        expected.append(torch.log_softmax(logits, -1)[code])
+    got = talker_token_logps(policy.model.talker, sample)
+    assert got.requires_grad or not with_lora  # gradients reach the talker LoRA
+    torch.testing.assert_close(got.detach(), torch.stack(expected), rtol=0, atol=1e-5)
+    # the same completion spoken again without capture: the same waveform (capture changes nothing)
+    policy.capture_talker = False
+    assert waveform_sha256(policy.speak(query(), ids).array) == waveform_sha256(reply.array)
+
+
+@pytest.mark.slow
+def test_grpo_with_train_talker_trains_both_adapters_and_evaluation_loads_them(tmp_path, tiny, prompts,
+                                                                               audible_omni, judge):
+    from parass2s_hf.align.omni_policy import TALKER_ADAPTER_DIR
+
+    trainer = ParaS2SGRPOTrainer(model=audible_omni, args=omni_args(tmp_path, tiny, train_talker=True,
+                                                                    talker_lora_r=4, talker_lora_alpha=8),
+                                 train_dataset=prompts.select(range(2)), peft_config=lora_config(), judge=judge)
+    speech = trainer.omni.model
+    talker_lora = {n: p for n, p in speech.talker.named_parameters() if p.requires_grad}
+    assert talker_lora and all("lora_" in n for n in talker_lora) and trainer.talker_params
+    thinker_before = trainable_snapshot(trainer.model)
+    talker_before = {n: p.detach().clone() for n, p in speech.talker.named_parameters()}
+    vocoder_before = {n: p.detach().clone() for n, p in speech.token2wav.named_parameters()}
+    trainer.train()
+    assert any(p is trainer.talker_params[0] for g in trainer.optimizer.param_groups for p in g["params"])
+    talker_after = dict(speech.talker.named_parameters())
+    changed = [n for n in talker_before if not torch.equal(talker_before[n], talker_after[n])]
+    assert changed and all("lora_" in n for n in changed)  # the talker's LoRA moved, never its base
+    assert any("lora_B" in n for n in changed)
+    assert all(torch.equal(p, dict(speech.token2wav.named_parameters())[n]) for n, p in vocoder_before.items())
+    thinker_after = trainable_snapshot(trainer.model)
+    assert any(not torch.equal(thinker_before[n], thinker_after[n]) for n in thinker_before if "lora_B" in n)
+    logged = [e for e in trainer.state.log_history if "parass2s/talker_loss" in e]
+    assert len(logged) == 2 and all(e["parass2s/talker_codec_tokens"] > 0 for e in logged)
+    assert all(np.isfinite(e["parass2s/talker_loss"]) and "parass2s/talker_grad_norm" in e for e in logged)
+    assert not speech.talker.training
+    # saved beside the thinker's adapter, recorded in the settings, loaded by `--system omni --adapter`
+    trainer.save_model(str(tmp_path / "saved"))
+    settings = json.loads((tmp_path / "saved" / OMNI_POLICY_FILE).read_text())
+    assert settings["talker_adapter"] == TALKER_ADAPTER_DIR
+    assert (tmp_path / "saved" / TALKER_ADAPTER_DIR / "adapter_model.safetensors").exists()
+    audio = query(seed=3)
+    _, ids = completions_of(trainer.omni, ["How are you today?"])
+    trained = trainer.omni.speak(audio, ids[0])  # captured: what the trained talker sampled
+    from parass2s_hf.align.omni_policy import talker_token_logps
+    from parass2s_hf.s2s import build_system
+
+    def logps(talker):
+        with torch.no_grad():
+            return talker_token_logps(talker, trained.talker)
+
+    kwargs = {k: v for k, v in settings["system_kwargs"].items() if v is not None}
+    system = build_system("omni", device_map=None, **kwargs)
+    [spoken] = system.speak(system.inputs([{"id": "q", "audio": {"array": audio, "sampling_rate": 16000}}]), ids)
+    assert spoken.info["speech_seed"] == trained.seed and spoken.audio.shape == trained.array.shape
+    assert np.array_equal(spoken.audio, trained.array)  # both adapters unmerged: the reward's speech, byte for byte
+    torch.testing.assert_close(logps(system.model.talker), logps(speech.talker), rtol=0, atol=1e-5)
+    # without the talker adapter evaluation's talker is the untrained one (its codec log-probs differ)
+    import shutil
+
+    shutil.rmtree(tmp_path / "saved" / TALKER_ADAPTER_DIR)
+    plain = build_system("omni", device_map=None, **kwargs)
+    assert not torch.equal(logps(plain.model.talker), logps(system.model.talker))
+    assert plain.config()["adapter_sha256"] != system.config()["adapter_sha256"]  # the talker adapter is fingerprinted
+
+
+@pytest.mark.slow
+def test_train_talker_keeps_the_old_log_probs_when_the_talker_moves_between_sampling_and_loss(tmp_path, tiny, prompts,
+                                                                                             audible_omni, judge):
+    # two optimizer steps per generation batch: the second step's talker has moved since it sampled
+    trainer = ParaS2SGRPOTrainer(model=audible_omni, args=omni_args(tmp_path, tiny, train_talker=True,
+                                                                    steps_per_generation=2, talker_lora_r=4),
+                                 train_dataset=prompts.select(range(2)), peft_config=lora_config(), judge=judge)
+    trainer.train()
+    kept = [s for s in trainer._talker_batch if s is not None]
+    assert kept and all(s.old_logps is not None and s.old_logps.shape == s.codes.shape for s in kept)
+    from parass2s_hf.align.omni_policy import talker_token_logps
+
+    with torch.no_grad():  # the talker moved after sampling: the ratio of the second step is not 1
+        assert any(not torch.equal(talker_token_logps(trainer.omni.model.talker, s), s.old_logps) for s in kept)
+    logged = [e for e in trainer.state.log_history if "parass2s/talker_loss" in e]
+    assert len(logged) == 2 and all(np.isfinite(e["parass2s/talker_loss"]) for e in logged)
 
 
 @pytest.mark.slow
@@ -191,3 +304,4 @@ def test_the_omni_gpu_recipe_parses(tmp_path):
         ["--config", config, "--bf16", "false", "--use_cpu", "true", "--output_dir", str(tmp_path)])
     assert model_args.model_name_or_path == "Qwen/Qwen2.5-Omni-7B" and model_args.load_in_4bit and model_args.use_peft
     assert args.omni_speaker == "Chelsie" and args.beta == 0.2 and not args.train_talker
+    assert args.talker_lora_r == 16 and args.talker_lora_alpha == 32 and args.talker_loss_weight == 1.0

@@ -5,7 +5,8 @@ Qwen2.5-Omni on the CPU).
   `Qwen3OmniMoeProcessor.__call__` themselves (run with stand-ins for their image and video processors, whose classes
   cannot be imported without torchvision), and with the real Qwen2.5-Omni processor where torchvision is installed;
 - `OmniSystem.speak` gives `respond`'s waveform for the same completion, and the model's own `generate` waveform;
-- `--adapter`: a LoRA on the thinker is loaded, checked and merged, changes the fingerprint, and generation still runs.
+- `--adapter`: a LoRA on the thinker is loaded (unmerged, or merged on request), checked, changes the fingerprint, and
+  generation still runs.
 """
 
 import json
@@ -300,8 +301,8 @@ def edited_adapter(adapter, folder, edit):
     return str(folder)
 
 
-def test_an_adapter_is_merged_into_the_thinker_and_changes_the_fingerprint(tiny_omni, system, thinker_adapter,
-                                                                           tmp_path):
+def test_an_adapter_is_loaded_onto_the_thinker_and_changes_the_fingerprint(tiny_omni, system, thinker_adapter,
+                                                                            tmp_path):
     import torch
     from peft import PeftModel
     from transformers import Qwen2_5OmniForConditionalGeneration
@@ -309,24 +310,32 @@ def test_an_adapter_is_merged_into_the_thinker_and_changes_the_fingerprint(tiny_
     tuned = omni(tiny_omni, adapter=thinker_adapter, batch_size=2)
     config = tuned.config()
     assert config["adapter"] == thinker_adapter and len(config["adapter_sha256"]) == 16
+    assert config["adapter_merged"] is False
     assert "adapter" not in system.config()  # runs without an adapter keep their fingerprint
     assert system_fingerprint(system) != system_fingerprint(tuned)
     assert tuned._model is None  # checked and hashed at construction, loaded on first use
     other = edited_adapter(thinker_adapter, tmp_path / "other", lambda w: {k: v * 2 for k, v in w.items()})
     assert system_fingerprint(omni(tiny_omni, adapter=other, batch_size=2)) != system_fingerprint(tuned)
-    # the merged thinker computes what the thinker wrapped with the adapter computes, and not what the base does
+    merged = omni(tiny_omni, adapter=thinker_adapter, batch_size=2, merge_adapter=True)
+    assert merged.config()["adapter_merged"] is True and system_fingerprint(merged) != system_fingerprint(tuned)
+    # the thinker computes exactly what the thinker wrapped with the adapter computes (merged: up to rounding), and not
+    # what the base does
     reference = Qwen2_5OmniForConditionalGeneration.from_pretrained(tiny_omni).eval()
     reference.thinker = PeftModel.from_pretrained(reference.thinker, thinker_adapter).eval()
     rows = rows_of(1.0)
     inputs = tuned._to_model(tuned.inputs(rows))
     with torch.inference_mode():
-        merged_logits = tuned.model.thinker(**inputs).logits
+        tuned_logits = tuned.model.thinker(**inputs).logits
+        merged_logits = merged.model.thinker(**inputs).logits
         wrapped_logits = reference.thinker(**inputs).logits
         base_logits = system.model.thinker(**inputs).logits
-    assert not any("lora" in name for name, _ in tuned.model.named_modules())
+    assert type(tuned.model.thinker) is type(system.model.thinker)  # the thinker class, its LoRA layers unmerged
+    assert any("lora_B" in name for name, _ in tuned.model.named_modules()) and not tuned.model.training
+    assert not any("lora" in name for name, _ in merged.model.named_modules())
+    assert torch.equal(tuned_logits, wrapped_logits)
     assert torch.allclose(merged_logits, wrapped_logits, atol=1e-4)
-    assert not torch.allclose(merged_logits, base_logits, atol=1e-2)
-    # the full generate (thinker then talker) runs the merged thinker; speak gives respond's waveform
+    assert not torch.allclose(tuned_logits, base_logits, atol=1e-2)
+    # the full generate (thinker then talker) runs the thinker with its adapter; speak gives respond's waveform
     [response] = tuned.respond(rows)
     assert response.audio.size > 0
     [spoken] = tuned.speak(tuned.inputs(rows), [response.info["completion_ids"]])
@@ -346,13 +355,14 @@ def test_an_adapter_is_merged_into_the_thinker_and_changes_the_fingerprint(tiny_
 
 
 @pytest.mark.slow
-def test_an_adapter_saved_from_the_whole_model_is_merged_too(tiny_omni, tmp_path):
+def test_an_adapter_saved_from_the_whole_model_is_loaded_too(tiny_omni, tmp_path):
     """A LoRA saved from the whole Omni model (keys `base_model.model.thinker.`) is applied to the whole model."""
     whole = save_thinker_lora(tiny_omni, str(tmp_path / "whole"), target=r".*thinker.*language_model.*\.q_proj",
                               on_the_whole_model=True)
     tuned = omni(tiny_omni, adapter=whole)
     [response] = tuned.respond(rows_of(0.8))
-    assert response.audio.size > 0 and not any("lora" in n for n, _ in tuned.model.named_modules())
+    assert response.audio.size > 0 and any("lora_B" in n for n, _ in tuned.model.thinker.named_modules())
+    assert type(tuned.model).__name__ == "Qwen2_5OmniForConditionalGeneration"
     # the same through the function a trainer would call
     from transformers import Qwen2_5OmniForConditionalGeneration
 

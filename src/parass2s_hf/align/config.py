@@ -71,9 +71,20 @@ class ParaS2SGRPOConfig(GRPOConfig):
             Omni policy: the model's `generate` arguments for the talker and vocoder (`talker_*`, `token2wav_*`), as
             `--system omni --generate_kwargs`.
         train_talker (`bool`, *optional*, defaults to `False`):
-            Omni policy: also train a LoRA on the talker with the same advantages (its codec tokens' log-probs enter
-            the loss), so the reward shapes prosody, not only words. Off by default: costs a talker forward with
-            gradients per completion (see `align/omni_policy.py`).
+            Omni policy: also train a LoRA on the talker (its decoder's linear layers, a PEFT adapter of its own) with
+            the same advantages: the codec tokens the talker sampled for each completion enter the loss (their
+            teacher-forced log-probs, the clipped policy-gradient term with the completion's advantage, averaged over
+            the codec tokens of the micro-batch; no KL term for the talker), so the reward shapes how the reply sounds,
+            not only its words. The adapter is saved in `talker_adapter/` beside the thinker's, and `--system omni
+            --adapter` merges it. Off by default: it costs a talker forward with gradients per completion and its
+            backward (x1.11 the step time on the tiny CPU model, `benchmarks/bench_grpo_omni.py`; about +2 GB on
+            Qwen2.5-Omni-7B by estimate, `examples/configs/grpo_omni_qlora.yaml`); single-process only.
+        talker_loss_weight (`float`, *optional*, defaults to `1.0`):
+            With `train_talker`: weight of the talker's term in the loss.
+        talker_lora_r (`int`, *optional*, defaults to `16`):
+            With `train_talker`: rank of the talker's LoRA (alpha `talker_lora_alpha`, no dropout).
+        talker_lora_alpha (`int`, *optional*, defaults to `32`):
+            With `train_talker`: alpha of the talker's LoRA.
     """
 
     beta: float = field(default=0.2, metadata={"help": "KL weight to the reference (the SFT model); paper: 0.2."})
@@ -108,7 +119,10 @@ class ParaS2SGRPOConfig(GRPOConfig):
     omni_generate_kwargs: dict | str | None = field(default=None, metadata={
         "help": "Omni policy: generate arguments of the talker and vocoder (dict or JSON)"})
     train_talker: bool = field(default=False, metadata={
-        "help": "Omni policy: also train a LoRA on the talker with the same advantages (off until measured)"})
+        "help": "Omni policy: also train a LoRA on the talker with the same advantages (its codec tokens in the loss)"})
+    talker_loss_weight: float = field(default=1.0, metadata={"help": "train_talker: weight of the talker's loss term"})
+    talker_lora_r: int = field(default=16, metadata={"help": "train_talker: rank of the talker's LoRA"})
+    talker_lora_alpha: int = field(default=32, metadata={"help": "train_talker: alpha of the talker's LoRA"})
 
     gradient_checkpointing: bool | None = field(default=None, metadata={
         "help": "deprecated name of activation_checkpointing (transformers 5); on by default, as in TRL"})
@@ -130,6 +144,9 @@ class ParaS2SGRPOConfig(GRPOConfig):
         self.omni_generate_kwargs = json_dict("omni_generate_kwargs", self.omni_generate_kwargs)
         if self.reward_field not in REWARD_FIELDS:
             raise ValueError(f"reward_field must be one of {list(REWARD_FIELDS)}, got {self.reward_field!r}.")
+        if self.talker_loss_weight < 0 or self.talker_lora_r < 1:
+            raise ValueError(f"talker_loss_weight must be >= 0 and talker_lora_r >= 1, got {self.talker_loss_weight!r} "
+                             f"and {self.talker_lora_r!r}.")
         if self.max_prompt_seconds <= 0:
             raise ValueError(f"max_prompt_seconds must be positive, got {self.max_prompt_seconds!r}.")
         from .reward import REWARD_SIGNALS

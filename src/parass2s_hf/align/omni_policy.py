@@ -14,6 +14,12 @@ arguments, the thinker in eval mode); the trainer writes those settings to `para
 adapter (`OMNI_POLICY_FILE`). The inputs are built without the Omni processor (`models.omni_inputs`), so this runs
 on a CPU without torchvision.
 
+With `train_talker` (issue 24, option 2) the talker trains too: `add_talker_lora` wraps its decoder in a PEFT LoRA of
+its own, `speak` captures what the talker's `generate` got and sampled (`TalkerSample`), and the trainer adds to the
+loss, per completion, the clipped policy-gradient term of those codec tokens with the completion's advantage
+(`talker_token_logps`: teacher-forced, equal to the sampling-time log-probs), so the reward shapes how a reply sounds,
+not only its words. The thinker's states reach the talker as inputs: the talker's term trains the talker's LoRA only.
+
 This module imports `s2s.omni` (a sibling package of the same layer) inside its functions: the policy is spoken by
 the very code that speaks the `omni` system under test, so evaluation hears what the reward heard.
 """
@@ -23,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,12 +67,50 @@ def waveform_sha256(array) -> str:
 
 
 @dataclass
+class TalkerSample:
+    """What the talker generated for one completion, and what recomputes its log-probs teacher-forced
+    (`talker_token_logps`): the arguments transformers' `Qwen2_5OmniForConditionalGeneration.generate` handed
+    `talker.generate` (captured by `OmniPolicy.speak` with `capture_talker` on), and the codec tokens it sampled.
+
+    Attributes:
+        inputs_embeds (`torch.Tensor`): `(1, prompt + 2, thinker hidden)`, the prefill as `generate` built it (before
+            the talker's forward adds the codec pad/bos embeddings to its last two positions).
+        input_text_ids (`torch.Tensor`): `(1, prompt + 2)`, the text ids the talker's rope positions come from.
+        thinker_reply_part (`torch.Tensor`): `(1, L, thinker hidden)`, one thinker state per decoding step (the last,
+            the text pad embedding, repeats once the reply is read).
+        attention_mask (`torch.Tensor` or `None`): `(1, prompt + 2)`, the mask `generate` was given (all ones: it
+            drops it before the forward, see `talker_token_logps`).
+        audio_feature_lengths (`torch.Tensor` or `None`): the prompt audio's feature lengths (rope positions).
+        codes (`torch.Tensor`): the sampled codec ids, up to and including the first end id.
+        temperature (`float`): the talker's sampling temperature (the log-probs are of `logits / temperature`).
+        old_logps (`torch.Tensor` or `None`): the codes' log-probs when sampled (set by the trainer when the policy
+            may have moved between sampling and the loss, as TRL does for the thinker's tokens).
+    """
+
+    inputs_embeds: object
+    input_text_ids: object
+    thinker_reply_part: object
+    attention_mask: object
+    audio_feature_lengths: object
+    use_audio_in_video: bool
+    codes: object
+    temperature: float
+    suppress_tokens: tuple = ()
+    old_logps: object = None
+
+    def __len__(self) -> int:
+        return int(self.codes.numel())
+
+
+@dataclass
 class SpokenReply:
-    """One completion spoken by the talker: its waveform, rate and the talker's seed."""
+    """One completion spoken by the talker: its waveform, rate and the talker's seed (and, when the policy captures
+    it, what the talker generated: `talker`)."""
 
     array: np.ndarray
     sampling_rate: int
     seed: int
+    talker: TalkerSample | None = None
 
     @property
     def duration(self) -> float:
@@ -100,6 +145,8 @@ class OmniPolicy:
         self.seed = int(seed)
         self.generate_kwargs = dict(generate_kwargs or {})
         self.model_id = model_id or getattr(model.config, "_name_or_path", None)
+        self.capture_talker = False
+        """When on, `speak` also returns what the talker generated (`SpokenReply.talker`): `train_talker`."""
         speakers = list(getattr(model, "speaker_map", None) or [])
         if speaker is not None and speakers and speaker not in speakers:
             raise ValueError(f"Unknown Omni speaker {speaker!r}; the checkpoint has {speakers}.")
@@ -184,18 +231,23 @@ class OmniPolicy:
         modes = (thinker.training, talker.training)
         thinker.eval()
         talker.eval()
+        captured = []
         try:
-            wav = speak_completion(self.model, row, ids, seed, **self.speech_kwargs())
+            with _capture_talker(talker, captured) if self.capture_talker else _nothing():
+                wav = speak_completion(self.model, row, ids, seed, **self.speech_kwargs())
         finally:
             thinker.train(modes[0])
             talker.train(modes[1])
-        return SpokenReply(wav, OUTPUT_SAMPLING_RATE, seed)
+        sample = _talker_sample(*captured[-1]) if captured else None
+        return SpokenReply(wav, OUTPUT_SAMPLING_RATE, seed, sample)
 
-    def settings(self, max_new_tokens: int | None = None, temperature: float | None = None) -> dict:
-        """What `OMNI_POLICY_FILE` holds: the `omni` system's arguments that speak as training did."""
+    def settings(self, max_new_tokens: int | None = None, temperature: float | None = None,
+                 talker_adapter: str | None = None) -> dict:
+        """What `OMNI_POLICY_FILE` holds: the `omni` system's arguments that speak as training did (and, with
+        `train_talker`, the talker adapter's folder relative to the thinker adapter's: `TALKER_ADAPTER_DIR`)."""
         return {"system": "omni", "model": self.model_id, "speaker": self.speaker, "system_prompt": self.system_prompt,
                 "seed": self.seed, "generate_kwargs": self.generate_kwargs, "max_new_tokens": max_new_tokens,
-                "temperature": temperature}
+                "temperature": temperature, "talker_adapter": talker_adapter}
 
     def write_settings(self, folder: str, **kwargs) -> str:
         """Write `folder/OMNI_POLICY_FILE`: the settings, `build_system("omni", **system_kwargs)`'s arguments, and the
@@ -217,6 +269,122 @@ class OmniPolicy:
         settings["evaluate"] = command
         write_json(path, settings)
         return path
+
+
+TALKER_ADAPTER_DIR = "talker_adapter"
+"""With `train_talker`, the talker's LoRA is saved in this subfolder of the thinker adapter's folder (a PEFT adapter of
+`model.talker.model`); `OmniSystem(adapter=...)` merges it into the talker when it is there."""
+TALKER_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+"""The talker's linear layers the talker LoRA adapts (those of its decoder, `model.talker.model`)."""
+
+
+def add_talker_lora(model, r: int = 16, alpha: int = 32):
+    """Wrap an Omni model's talker decoder (`model.talker.model`) in its own PEFT LoRA (no dropout: the talker samples
+    and is scored in one mode); returns the LoRA's parameters. The thinker's LoRA (TRL's) is a separate PEFT model, so
+    neither adapter sees the other's weights, and the talker's `generate` and forward run through the wrapper."""
+    from peft import LoraConfig, get_peft_model
+
+    talker = model.talker
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=list(TALKER_LORA_TARGETS))
+    talker.model = get_peft_model(talker.model, config)
+    return [p for p in talker.model.parameters() if p.requires_grad]
+
+
+def talker_token_logps(talker, sample: TalkerSample):
+    """The log-probs of a completion's codec tokens under the talker as it is now, teacher-forced: one forward over
+    the prefill and every sampled code but the last, with the inputs, positions and per-step thinker states the
+    talker's `generate` used (`Qwen2_5OmniTalkerForConditionalGeneration.forward`): each step after the prefill is
+    the previous code's embedding plus that step's `thinker_reply_part` (its last state repeating once it is read).
+    transformers 5 drops the all-ones attention mask of one unpadded completion in `generate`, so the talker's forward
+    takes plain positions and the prefill as given (its rope index and codec pad/bos additions are skipped): that is
+    the forward recomputed here, and `OmniPolicy.speak` refuses to capture a generation whose first forward got a mask
+    or positions. Tested equal, to the bit on a CPU, to the log-softmax of the logits the talker sampled from.
+
+    The distribution is `logits / temperature` with the suppressed ids (the codec bos) removed, as TRL scores the
+    thinker's tokens (no top-k, top-p or repetition penalty). Returns `(len(sample),)` float32, with gradients through
+    the talker's trainable weights when grad is on; the thinker's states are inputs (no gradient to the thinker).
+    """
+    import torch
+
+    embeds, codes = sample.inputs_embeds, sample.codes
+    device = embeds.device
+    steps, prefill_length = codes.numel(), embeds.shape[1]
+    table = talker.get_input_embeddings()
+    reply = sample.thinker_reply_part
+    which = torch.arange(steps - 1, device=device).clamp(max=reply.shape[1] - 1)
+    decoded = table(codes[:-1].unsqueeze(0)).to(embeds.dtype) + reply[:, which]
+    # one unpadded completion: `generate` drops its all-ones mask, so the talker's forward took plain positions and
+    # the prefill as given (no codec pad/bos embeddings, no rope index): the same forward over the whole sequence
+    out = talker(inputs_embeds=torch.cat([embeds, decoded], dim=1), use_cache=False)
+    logits = out.logits[0, prefill_length - 1:prefill_length - 1 + steps].float() / sample.temperature
+    if sample.suppress_tokens:
+        logits = logits.index_fill(-1, torch.tensor(list(sample.suppress_tokens), device=device), float("-inf"))
+    return torch.log_softmax(logits, dim=-1).gather(-1, codes.view(-1, 1)).squeeze(-1)
+
+
+@contextmanager
+def _nothing():
+    yield
+
+
+@contextmanager
+def _capture_talker(talker, captured: list):
+    """`talker.generate` records its arguments (cloned: its forward adds to `inputs_embeds` in place) and its result
+    in `captured` inside the block (an instance attribute shadowing the method, removed after)."""
+    import torch
+
+    original = talker.generate
+
+    def generate(*args, **kwargs):
+        kept = {k: v.detach().clone() if torch.is_tensor(v) else v for k, v in kwargs.items()}
+        prefill = []
+
+        def first_forward(module, args_, kwargs_):
+            if not prefill:
+                prefill.append({k: kwargs_.get(k) for k in ("attention_mask", "position_ids")})
+
+        hook = talker.register_forward_pre_hook(first_forward, with_kwargs=True)
+        try:
+            result = original(*args, **kwargs)
+        finally:
+            hook.remove()
+        # `generate` drops an all-ones mask (one unpadded completion) before the forward, which then takes plain
+        # positions and no codec pad/bos embeddings: `talker_token_logps` recomputes that forward, and only that one
+        if not prefill or any(prefill[0][k] is not None for k in ("attention_mask", "position_ids")):
+            raise RuntimeError("The talker's first forward got an attention mask or positions (a padded batch, or "
+                               "another transformers version): train_talker recomputes only the unmasked forward.")
+        captured.append((kept, result))
+        return result
+
+    talker.generate = generate
+    try:
+        yield
+    finally:
+        del talker.generate
+
+
+def _talker_sample(kwargs: dict, result) -> TalkerSample:
+    """A `TalkerSample` of one captured `talker.generate` call (a batch of one). Tensors captured under inference
+    mode are cloned here, outside it, so that autograd can use them."""
+    import torch
+
+    def plain(value):
+        return value.clone() if torch.is_tensor(value) else value
+
+    sequences = result if torch.is_tensor(result) else result.sequences
+    codes = plain(sequences[0, kwargs["input_ids"].shape[1]:])
+    eos = torch.as_tensor(kwargs.get("eos_token_id") or [], device=codes.device).flatten()
+    if eos.numel():
+        ends = torch.nonzero((codes.unsqueeze(-1) == eos).any(-1)).flatten()
+        if ends.numel():
+            codes = codes[:int(ends[0]) + 1]
+    temperature = float(kwargs.get("temperature") or 1.0) if kwargs.get("do_sample", True) else 1.0
+    return TalkerSample(inputs_embeds=plain(kwargs["inputs_embeds"]), input_text_ids=plain(kwargs["input_text_ids"]),
+                        thinker_reply_part=plain(kwargs["thinker_reply_part"]),
+                        attention_mask=plain(kwargs.get("attention_mask")),
+                        audio_feature_lengths=plain(kwargs.get("audio_feature_lengths")),
+                        use_audio_in_video=bool(kwargs.get("use_audio_in_video", False)), codes=codes,
+                        temperature=temperature, suppress_tokens=tuple(int(t) for t in kwargs.get("suppress_tokens") or ()))
 
 
 OMNI_QUANTIZATION_SKIP = ("audio_tower", "lm_head", "talker", "token2wav")
@@ -250,6 +418,8 @@ class OmniSpeechReward(ParaS2SReward):
         heard (`dict[int, str]`): for the last call, the SHA-256 (`waveform_sha256`) of each waveform handed to the
             judge, by completion index: what a test compares with `speak_completion`.
         seeds (`dict[int, int]`): the talker seed of each spoken completion of the last call.
+        talker_samples (`dict[int, TalkerSample]`): with the policy's `capture_talker` on (`train_talker`), what the
+            talker generated for each completion it spoke in the last call, by completion index.
     """
 
     speak_failure = "talker_failed"
@@ -262,12 +432,13 @@ class OmniSpeechReward(ParaS2SReward):
         self.policy = policy
         self.heard: dict[int, str] = {}
         self.seeds: dict[int, int] = {}
+        self.talker_samples: dict[int, TalkerSample] = {}
 
     def _speak(self, completions, completion_ids, queries, rewards):
         if completion_ids is None:
             raise ValueError("The Omni reward speaks the thinker's token ids: call it with completion_ids (TRL does).")
         replies, words, inputs = {}, {}, {}
-        self.heard, self.seeds = {}, {}
+        self.heard, self.seeds, self.talker_samples = {}, {}, {}
         for i, completion in enumerate(completions):
             if rewards[i] is not None or isinstance(queries[i], Exception):
                 continue
@@ -286,6 +457,8 @@ class OmniSpeechReward(ParaS2SReward):
                 words[i] = text
                 continue
             self.seeds[i] = reply.seed
+            if reply.talker is not None and len(reply.talker):
+                self.talker_samples[i] = reply.talker
             if reply.array.size == 0:  # a completion of one token: nothing for the talker to read
                 rewards[i] = float(SCORE_MIN)
                 self.empty["empty_response"] += 1

@@ -17,7 +17,10 @@ A Qwen2.5-Omni checkpoint as the model makes an Omni policy (`align/omni_policy.
 once, TRL trains its thinker (LoRA on the thinker's language model; a LoRA is required, the KL reference being the
 thinker with the adapter disabled), prompts are encoded by `OmniAudioInputs` with the Omni conversation, and the default
 reward is `OmniSpeechReward`: the frozen talker and token2wav speak each completion and the judge hears that waveform.
-The audio-tower cache is off for it (the Omni tower takes packed features).
+The audio-tower cache is off for it (the Omni tower takes packed features). With `train_talker` the talker trains as
+well (a LoRA of its own, in one more param group of TRL's optimizer, clipped on its own): `_compute_loss` adds the
+talker's term, the clipped policy-gradient term of the codec tokens it sampled for each completion, with the same
+advantages (`_talker_loss`; logged as `parass2s/talker_loss` and `parass2s/talker_codec_tokens`).
 
 Rows without audio are text prompts and take stock TRL's path untouched. These are private methods of trl: the
 package pins trl to the minor version they were written against, and `tests/test_grpo.py` fails loudly when their
@@ -42,6 +45,7 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+from transformers import TrainerCallback
 from trl import GRPOTrainer
 
 from ..audio import load_audio
@@ -115,6 +119,9 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
                                            drop_invalid=args.drop_invalid_prompts, max_seconds=args.max_prompt_seconds)
         self.omni = None
         """`OmniPolicy` when the policy is a Qwen2.5-Omni checkpoint: TRL trains its thinker, its talker speaks."""
+        self.talker_params = []
+        """With `train_talker`: the talker LoRA's parameters (a param group of the optimizer TRL creates)."""
+        self._talker_batch = None
         if omni_model_type(model) is not None:
             model = self._load_omni_policy(model, args, quantization_config, kwargs)
         if isinstance(model, str):
@@ -136,6 +143,11 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
         self._keep_audio_token_suppressed(audio_token)
         if self.omni is not None:
             self._place_speech_modules()
+        if self.talker_params:
+            self._talker_reward = self._check_talker_reward()
+            self.add_callback(_TalkerGradients(self.talker_params))
+            if args.activation_checkpointing or args.gradient_checkpointing:
+                self.omni.model.talker.gradient_checkpointing_enable({"use_reentrant": False})
         self.audio_cache = None
         """`AudioTowerCache`: the frozen tower once per distinct prompt of a generation batch (`None` when off)."""
         # the Omni audio tower takes packed features (no per-clip batch): the cache, written for Qwen2-Audio's, is off
@@ -161,11 +173,22 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
         """TRL's `save_model`, plus `parass2s_policy.json`: the prompt, voice and sampling settings the policy was
-        trained with, which the `policy` system under test reads (`parass2s evaluate --system policy`)."""
+        trained with, which the `policy` system under test reads (`parass2s evaluate --system policy`). An Omni policy
+        writes `parass2s_omni_policy.json` instead, and with `train_talker` the talker's adapter in
+        `talker_adapter/`."""
         super().save_model(output_dir, _internal_call)
         if self.args.should_save and self.omni is not None:
-            self.omni.write_settings(output_dir or self.args.output_dir, max_new_tokens=self.args.max_completion_length,
-                                     temperature=self.args.temperature)
+            import os
+
+            from .omni_policy import TALKER_ADAPTER_DIR
+
+            folder = output_dir or self.args.output_dir
+            talker = None
+            if self.talker_params:
+                self.omni.model.talker.model.save_pretrained(os.path.join(folder, TALKER_ADAPTER_DIR))
+                talker = TALKER_ADAPTER_DIR
+            self.omni.write_settings(folder, max_new_tokens=self.args.max_completion_length,
+                                     temperature=self.args.temperature, talker_adapter=talker)
         elif self.args.should_save:
             from .policy_settings import write_policy_settings
 
@@ -213,9 +236,9 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
         `self.omni`. Its tokenizer is the processing class (the Omni processor needs torchvision)."""
         from .omni_policy import OmniPolicy
 
-        if args.train_talker:
-            raise NotImplementedError("train_talker (the talker's codec tokens in the GRPO loss) is not implemented "
-                                      "yet: the talker is frozen and only speaks.")
+        if args.train_talker and args.distributed_state.num_processes > 1:
+            raise NotImplementedError("train_talker runs in one process only: the talker's LoRA lives outside the "
+                                      "model the accelerator wraps, so its gradients would not be synchronised.")
         if kwargs.get("peft_config") is None and args.beta != 0:
             raise ValueError("An Omni policy trains a LoRA on its thinker (pass peft_config, or use_peft in the example "
                              "script): its KL reference is the thinker with the adapter disabled. Full fine-tuning of "
@@ -233,6 +256,11 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
             module.requires_grad_(False)
         thinker = self.omni.thinker
         thinker.get_submodule("model.audio_tower").requires_grad_(False)  # the frozen ear, as for Qwen2-Audio
+        if args.train_talker:
+            from .omni_policy import add_talker_lora
+
+            self.talker_params = add_talker_lora(self.omni.model, r=args.talker_lora_r, alpha=args.talker_lora_alpha)
+            self.omni.capture_talker = True
         return thinker
 
     def _place_speech_modules(self) -> None:
@@ -260,6 +288,93 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
                              reward_field=args.reward_field, fallback_to_score=args.reward_fallback_to_score,
                              voice_key=args.renderer_voice_key, renderer_kwargs=args.renderer_kwargs,
                              render_workers=args.render_workers, signals=args.reward_signals or ())
+
+    # ---- the talker's term (train_talker) ----
+    def _check_talker_reward(self):
+        """The reward that speaks with this policy's talker: what it sampled is what the talker's term trains on."""
+        from .omni_policy import OmniSpeechReward
+
+        found = [f for f in self.reward_funcs if isinstance(f, OmniSpeechReward) and f.policy is self.omni]
+        if len(found) != 1:
+            raise ValueError("train_talker needs exactly one reward that speaks with the trained policy's talker (the "
+                             "default OmniSpeechReward): the talker's codec tokens it samples are what the talker's "
+                             "term trains on.")
+        return found[0]
+
+    def create_optimizer(self, model=None):
+        """TRL's optimizer, plus the talker LoRA's parameters as one more param group (same learning rate, schedule
+        and weight decay); the talker is not part of the model TRL and the accelerator wrap."""
+        optimizer = super().create_optimizer(model)
+        if self.talker_params and not any(p is self.talker_params[0] for g in optimizer.param_groups
+                                          for p in g["params"]):
+            optimizer.add_param_group({"params": list(self.talker_params), "weight_decay": self.args.weight_decay})
+        return optimizer
+
+    def _clip_grad_norm(self, model):
+        """The thinker's gradients clipped as ever; the talker LoRA's clipped to the same `max_grad_norm` on their own
+        (their norm logged as `parass2s/talker_grad_norm`)."""
+        norm = super()._clip_grad_norm(model)
+        if self.talker_params:
+            talker = torch.nn.utils.clip_grad_norm_(self.talker_params, self.args.max_grad_norm)
+            self._metrics["train"]["parass2s/talker_grad_norm"].append(float(talker))
+        return norm
+
+    def _capture_talker_batch(self, output: dict) -> None:
+        """After a training generation batch: what the talker sampled for each completion (by row, `None` for one it
+        did not speak), with the old log-probs where the policy may move before the loss (as TRL decides for the
+        thinker), and the row index beside the batch so that TRL's shuffle and split keep rows and samples
+        together."""
+        from .omni_policy import talker_token_logps
+
+        rows = output["prompt_ids"].shape[0]
+        samples = self._talker_reward.talker_samples
+        if samples and max(samples) >= rows:
+            raise RuntimeError(f"The reward spoke {max(samples) + 1} completions for a batch of {rows}: the talker's "
+                               f"samples and the batch went out of step.")
+        batch = [samples.get(i) for i in range(rows)]
+        generate_every = self.args.steps_per_generation * self.num_iterations
+        if self.args.gradient_accumulation_steps % generate_every != 0:
+            talker = self.omni.model.talker
+            with torch.no_grad():
+                for sample in batch:
+                    if sample is not None:
+                        sample.old_logps = talker_token_logps(talker, sample)
+        self._talker_batch = batch
+        output["talker_index"] = torch.arange(rows, device=output["prompt_ids"].device)
+
+    def _talker_loss(self, inputs):
+        """The talker's term of one micro-batch: per completion, the clipped policy-gradient term of its codec tokens
+        (teacher-forced log-probs, `talker_token_logps`) with the completion's advantage, averaged over the codec
+        tokens, weighted by `talker_loss_weight` and scaled for gradient accumulation as TRL's `grpo`/`bnpo` losses
+        are. No KL term for the talker (its reference would be the talker without its adapter: a second forward)."""
+        from .omni_policy import talker_token_logps
+
+        advantages = inputs["advantages"]
+        talker = self.omni.model.talker
+        checkpointing = getattr(talker.model.get_base_model(), "gradient_checkpointing", False)
+        terms, tokens = [], 0
+        talker.train(checkpointing)  # checkpointing runs in training mode only; no dropout in the talker or its LoRA
+        try:
+            for row, index in enumerate(inputs["talker_index"].tolist()):
+                sample = self._talker_batch[index]
+                if sample is None:
+                    continue
+                logps = talker_token_logps(talker, sample)
+                old = logps.detach() if sample.old_logps is None else sample.old_logps
+                ratio = torch.exp(logps - old)
+                clipped = torch.clamp(ratio, 1 - self.epsilon_low, 1 + self.epsilon_high)
+                advantage = advantages[row] if advantages.dim() == 1 else advantages[row].mean()
+                terms.append(-torch.min(ratio * advantage, clipped * advantage).sum())
+                tokens += logps.numel()
+        finally:
+            talker.train(False)
+        self._metrics["train"]["parass2s/talker_codec_tokens"].append(float(tokens))
+        if not terms:
+            self._metrics["train"]["parass2s/talker_loss"].append(0.0)
+            return None
+        loss = torch.stack(terms).sum() / tokens
+        self._metrics["train"]["parass2s/talker_loss"].append(float(loss.detach()))
+        return self.args.talker_loss_weight * loss / self.current_gradient_accumulation_steps
 
     # ---- audio prompts ----
     def _is_audio_batch(self, inputs) -> bool:
@@ -308,11 +423,16 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
             self.audio_cache.clear()
         rows, self._encoded = self._encode_prompts(inputs)
         features = tuple(self._encoded[name] for name in AUDIO_FEATURES)
+        talker = bool(self.talker_params) and self.model.training
+        if talker:
+            self._talker_reward.talker_samples = {}
         try:
             with self._audio(features):  # the old and reference log-probs computed in here see the audio
                 output = super()._generate_and_score_completions(rows)
         finally:
             self._encoded = None
+        if talker:
+            self._capture_talker_batch(output)
         # beside the batch, so TRL's split/shuffle of the generation batch keeps each row with its features
         for name, value in zip(AUDIO_FEATURES, features):
             output[name] = value.to(output["prompt_ids"].device)
@@ -328,7 +448,12 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
         if AUDIO_FEATURES[0] not in inputs:
             return super()._compute_loss(model, inputs)
         with self._audio(tuple(inputs[name] for name in AUDIO_FEATURES)):
-            return super()._compute_loss(model, inputs)
+            loss = super()._compute_loss(model, inputs)
+        if self.talker_params and "talker_index" in inputs and self.model.training:
+            talker = self._talker_loss(inputs)
+            if talker is not None:
+                loss = loss + talker
+        return loss
 
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
                                            *args, **kwargs):
@@ -381,6 +506,24 @@ class ParaS2SGRPOTrainer(GRPOTrainer):
                 self._metrics[mode]["parass2s/frac_groups_zero_spread"].append(zero / len(spreads))
         self._metrics[mode]["parass2s/missing_rewards"].append(float(torch.isnan(total).sum()))
         return rewards_per_func
+
+
+class _TalkerGradients(TrainerCallback):
+    """`Trainer` zeroes the gradients of the model it wraps (the thinker) after each optimizer step; the talker LoRA's
+    are zeroed here, at the same points."""
+
+    def __init__(self, params):
+        self.params = params
+
+    def _zero(self):
+        for p in self.params:
+            p.grad = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._zero()
+
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        self._zero()
 
 
 def _concat(values):

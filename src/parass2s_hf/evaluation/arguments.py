@@ -30,7 +30,8 @@ class SystemArguments:
         model (`str`, *optional*): `omni`: the checkpoint (e.g. `Qwen/Qwen2.5-Omni-7B`); `openai-audio`: the model
             name (e.g. `gpt-4o-audio-preview`); `policy`: the policy's checkpoint (or its adapter's base).
         adapter (`str`, *optional*): `policy`: a PEFT adapter on top of `model` (a GRPO run's output folder);
-            `omni`: a PEFT adapter trained on the thinker (the GRPO policy), merged into it on load.
+            `omni`: a PEFT adapter trained on the thinker (the GRPO policy), loaded unmerged so the speech is the
+            reward's, byte for byte (same device and dtype).
         asr (`str`, *optional*): `cascade`: the speech recogniser (defaults to `openai/whisper-large-v3`).
         llm (`str`, *optional*): `cascade`: the text LLM, a checkpoint or, with `llm_api_base`, an endpoint's model
             name (defaults to `Qwen/Qwen2.5-7B-Instruct`).

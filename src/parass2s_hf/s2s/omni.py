@@ -16,7 +16,10 @@ teacher-forced states equal the decoding steps' up to floating-point rounding, w
 turn a talker sample).
 
 With `adapter`, a PEFT LoRA adapter trained on the thinker (saved from a LoRA on `model.thinker`, or on the whole
-model) is merged into the thinker's weights on load, so `generate`, `complete` and `speak` all run the trained policy.
+model) is loaded onto the thinker and kept unmerged, its LoRA layers beside the base weights as GRPO training held
+them (`load_thinker_adapter`), so `generate`, `complete` and `speak` all run the trained policy, and `speak` gives the
+GRPO reward's waveform for a completion byte for byte (same device and dtype). `merge_adapter=True` merges it into the
+weights instead: equal up to float rounding only.
 
 Tested offline with a tiny random Qwen2.5-Omni (tests/test_omni_policy_inputs.py). Qwen3-Omni goes through the same
 code (its `generate` reads the thinker's per-step hidden states the same way, at its `accept_hidden_layer`), but no
@@ -202,6 +205,42 @@ def speak_completion(model, inputs, completion_ids: Sequence[int], seed: int, **
     return wav.detach().float().cpu().numpy().reshape(-1)
 
 
+def speak_completions(model, inputs, completions: Sequence[Sequence[int]], seeds: Sequence[int],
+                      **generate_kwargs) -> list[np.ndarray]:
+    """The waveforms of several completions (a GRPO group, or one per query): each exactly `speak_completion`'s.
+
+    Only what is exact is shared, and nothing numeric is: each completion's thinker pass, talker sampling and vocoder
+    run alone, in a batch of one, as `speak_completion` runs them. Running them in a batch gives other bits (tested on
+    the tiny Omni on a CPU: the thinker's forward over a padded batch of eight differs from the same row alone by up to
+    8e-7, its audio tower already by 7e-8, as matrix kernels change with the batch's shape, and more so on a GPU in
+    bfloat16); through the talker's sampling such a difference can turn a codec token, and the vocoder, fed only the
+    codec tokens, would then speak another waveform. Batched sampling also shares one random stream where each
+    completion has its own seed (`speech_seed`), and transformers' vocoder decodes a batch one sample at a time
+    anyway. So this is the call a reward makes for all its completions at once (one signature for a future batched
+    path that keeps this contract), and its result is `[speak_completion(model, row, ids, seed) ...]` byte for byte.
+
+    Args:
+        model: the Omni model with its talker (its thinker as `speak_completion` takes it).
+        inputs (`dict` or `Sequence[dict]`): ONE query's unpadded inputs (`unpadded_row`) on the model's device, for
+            every completion (a GRPO group), or one such dict per completion.
+        completions (`Sequence[Sequence[int]]`): the thinker's completions (token ids, ending with the end token).
+        seeds (`Sequence[int]`): the talker seed of each completion (`speech_seed(ids, seed)` as the reward and
+            evaluation seed them).
+        **generate_kwargs: the model's `generate` arguments (`speaker`, `talker_*`, `token2wav_*`).
+
+    Returns:
+        `list[np.ndarray]`: one float32 24 kHz waveform per completion, in order (empty for fewer than two tokens).
+    """
+    completions = list(completions)
+    seeds = [int(s) for s in seeds]
+    rows = [inputs] * len(completions) if isinstance(inputs, dict) or hasattr(inputs, "keys") else list(inputs)
+    if len(rows) != len(completions) or len(seeds) != len(completions):
+        raise ValueError(f"{len(completions)} completions, {len(rows)} inputs and {len(seeds)} seeds; give one seed per "
+                         f"completion, and one query's inputs or one per completion.")
+    return [speak_completion(model, row, ids, seed, **generate_kwargs)
+            for row, ids, seed in zip(rows, completions, seeds)]
+
+
 def adapter_files(adapter: str) -> tuple[str, str]:
     """The local paths of a PEFT adapter's `adapter_config.json` and weights (a folder, or a Hub repository through
     its cache).
@@ -231,12 +270,21 @@ def _adapter_keys(weights: str) -> set[str]:
     return set(torch.load(weights, map_location="cpu", weights_only=True))
 
 
-def merge_thinker_adapter(model, adapter: str):
-    """Load a PEFT adapter onto an Omni model's thinker and merge it into the weights; returns the model.
+def load_thinker_adapter(model, adapter: str, merge: bool = False):
+    """Load a PEFT adapter onto an Omni model's thinker; returns the model, its thinker running the adapter.
 
     The adapter is the one a trainer saves from a LoRA on `model.thinker` (its keys start `base_model.model.model.`);
     one saved from a LoRA on the whole Omni model (keys `base_model.model.thinker.`) is applied to the whole model.
-    After merging the thinker is a plain module again, so the model's `generate` (thinker, then talker) runs as ever.
+
+    By default (`merge=False`) the LoRA layers are injected into the thinker in place and kept apart from the base
+    weights, as GRPO training holds them: `model.thinker` stays the thinker class itself (its linear layers become
+    PEFT's LoRA layers, each `base(x) + B(A(x)) * scaling`), so the model's `generate`, `complete` and
+    `speak_completion` run exactly the computation the reward ran, and a completion is spoken byte for byte as the
+    reward spoke it (same device, dtype and seed). With `merge=True` the adapter is merged into the weights
+    (`merge_and_unload`): a plain thinker, a little faster, equal to the adapter's computation up to float rounding
+    only (the waveform then matches the reward's to about 1e-3, not byte for byte).
+
+    Put the model in eval mode before use (LoRA dropout).
 
     Raises:
         `ImportError`: peft is missing.
@@ -257,10 +305,44 @@ def merge_thinker_adapter(model, adapter: str):
         raise ValueError(f"adapter {adapter!r} does not fit the {'model' if whole else 'thinker'} of this checkpoint: "
                          f"{len(unused)} saved weights have no place (e.g. {unused[:2]}), {len(missing)} adapter "
                          f"weights were not saved (e.g. {missing[:2]}).")
+    if not merge:
+        # PEFT injected the LoRA layers into the modules themselves: the unwrapped model runs them.
+        return model
     merged = wrapped.merge_and_unload()
     if whole:
         return merged
     model.thinker = merged
+    return model
+
+
+def merge_thinker_adapter(model, adapter: str):
+    """`load_thinker_adapter(model, adapter, merge=True)`: the adapter merged into the thinker's weights, the thinker
+    a plain module again (what an SFT warm-up writes as a merged checkpoint)."""
+    return load_thinker_adapter(model, adapter, merge=True)
+
+
+def load_talker_adapter(model, folder: str, merge: bool = True):
+    """Load a talker LoRA (a PEFT adapter of `model.talker.model`: what GRPO with `train_talker` saves in the
+    `talker_adapter/` subfolder of the thinker's adapter) onto an Omni model's talker, merged into its weights unless
+    `merge=False` (then the talker's decoder stays PEFT-wrapped); returns the model.
+
+    Raises:
+        `ImportError`: peft is missing.
+        `ValueError`: the adapter's weights do not all land on the talker, or the reverse.
+    """
+    try:
+        from peft import PeftModel
+        from peft.utils import get_peft_model_state_dict
+    except ImportError as e:
+        raise ImportError("An omni talker adapter needs peft: pip install 'parass2s_hf[train]'") from e
+    _, weights = adapter_files(folder)
+    wrapped = PeftModel.from_pretrained(model.talker.model, folder, is_trainable=False)
+    saved, expected = _adapter_keys(weights), set(get_peft_model_state_dict(wrapped))
+    if saved != expected:
+        raise ValueError(f"talker adapter {folder!r} does not fit the talker of this checkpoint: "
+                         f"{len(saved - expected)} saved weights have no place, {len(expected - saved)} adapter "
+                         f"weights were not saved.")
+    model.talker.model = wrapped.merge_and_unload() if merge else wrapped
     return model
 
 
@@ -270,10 +352,14 @@ class OmniSystem:
 
     Args:
         model (`str`): checkpoint (Hub id or path) of model type `qwen2_5_omni` or `qwen3_omni_moe`.
-        adapter (`str`, *optional*): a PEFT adapter (folder or Hub id) trained on the thinker (the GRPO policy), merged
-            into the thinker on load (`merge_thinker_adapter`). `config()` holds its path and `adapter_sha256`, a
+        adapter (`str`, *optional*): a PEFT adapter (folder or Hub id) trained on the thinker (the GRPO policy),
+            loaded onto the thinker on load (`load_thinker_adapter`). `config()` holds its path, `adapter_sha256`, a
             SHA-256 of its `adapter_config.json` and weights (16 hex digits), so a run's fingerprint follows the
-            weights, not just the folder's name.
+            weights, not just the folder's name, and `adapter_merged`.
+        merge_adapter (`bool`, *optional*, defaults to `False`): merge the adapter into the thinker's weights
+            (`merge_and_unload`) instead of running its LoRA layers unmerged. Unmerged, the thinker computes exactly
+            what it computed in GRPO training, and `speak` gives the reward's waveform byte for byte; merged, it
+            agrees up to float rounding (about 1e-3 on the waveform), a little faster.
         speaker (`str`, *optional*): the talker's voice (`"Chelsie"` / `"Ethan"` for Qwen2.5-Omni, `"Ethan"`,
             `"Chelsie"`, `"Aiden"` for Qwen3-Omni); the model's default when `None`.
         system_prompt (`str`, *optional*, defaults to `QWEN_SYSTEM_PROMPT`): the system message; Qwen2.5-Omni
@@ -301,7 +387,7 @@ class OmniSystem:
     def __init__(self, model: str, speaker: str | None = None, system_prompt: str | None = QWEN_SYSTEM_PROMPT,
                  max_new_tokens: int = 256, temperature: float = 0.0, seed: int = 0, batch_size: int = 1,
                  torch_dtype: str = "auto", device_map: str | None = "auto", generate_kwargs: dict | None = None,
-                 adapter: str | None = None):
+                 adapter: str | None = None, merge_adapter: bool = False):
         if temperature < 0:
             raise ValueError(f"temperature must be 0 (greedy) or more, got {temperature!r}.")
         for name, value in (("max_new_tokens", max_new_tokens), ("batch_size", batch_size)):
@@ -320,11 +406,15 @@ class OmniSystem:
                              f"its talker and cannot speak; use a checkpoint with audio output.")
         self.model_id = model
         self.adapter = adapter
+        self.merge_adapter = bool(merge_adapter)
         self.adapter_sha256 = None
         if adapter:
             if importlib.util.find_spec("peft") is None:
                 raise ImportError("An omni --adapter needs peft: pip install 'parass2s_hf[train]'")
             files = adapter_files(adapter)
+            talker = os.path.join(adapter, "talker_adapter")  # GRPO with train_talker: part of what speaks
+            if os.path.isdir(talker):
+                files = (*files, *adapter_files(talker))
             self.adapter_sha256 = files_fingerprint(files, root=os.path.dirname(files[1]))
         self.speaker = speaker
         self.system_prompt = system_prompt
@@ -348,7 +438,7 @@ class OmniSystem:
 
     @property
     def model(self):
-        """The model, loaded on first use (its talker checked, the adapter merged into its thinker)."""
+        """The model, loaded on first use (its talker checked, the adapter loaded onto its thinker), in eval mode."""
         if self._model is None:
             from ..models import LoadSettings, load_pretrained
 
@@ -358,7 +448,10 @@ class OmniSystem:
                 raise ValueError(f"model {self.model_id!r} was loaded without its talker (enable_audio_output is "
                                  f"off), so it cannot speak; use a checkpoint with audio output.")
             if self.adapter:
-                model = merge_thinker_adapter(model, self.adapter).eval()
+                model = load_thinker_adapter(model, self.adapter, merge=self.merge_adapter).eval()
+                talker = os.path.join(self.adapter, "talker_adapter")  # GRPO with train_talker saves one there
+                if os.path.isfile(os.path.join(talker, "adapter_config.json")):
+                    model = load_talker_adapter(model, talker, merge=self.merge_adapter).eval()
             self._model = model
         return self._model
 
@@ -390,7 +483,8 @@ class OmniSystem:
         return list(torch.load(path, weights_only=True))
 
     def config(self) -> dict:
-        adapter = {"adapter": self.adapter, "adapter_sha256": self.adapter_sha256} if self.adapter else {}
+        adapter = {"adapter": self.adapter, "adapter_sha256": self.adapter_sha256,
+                   "adapter_merged": self.merge_adapter} if self.adapter else {}
         # "speech": how the talker is driven and seeded (each completion alone, teacher-forced thinker states, seeded
         # by speech_seed); runs made before it spoke differently, so their responses are not reused.
         return {"model": self.model_id, "model_type": self.model_type, **adapter, "speaker": self.speaker,
@@ -493,18 +587,14 @@ class OmniSystem:
         one_seed = isinstance(seed, numbers.Integral)
         if seed is not None and not one_seed and len(seed) != rows:
             raise ValueError(f"{len(seed)} seeds for {rows} completions; give one, or one per completion.")
-        kwargs = self.generation_kwargs()
-        out = []
-        for i, completion in enumerate(completions):
-            ids = self.completion_ids(completion)
-            talker_seed = speech_seed(ids, self.seed) if seed is None else seed if one_seed else seed[i]
-            audio = speak_completion(self.model, self._to_model(unpadded_row(inputs, i)), ids, int(talker_seed),
-                                     **kwargs)
-            text = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
-            out.append(S2SResponse(audio, OUTPUT_SAMPLING_RATE, text=text,
-                                   info={"speaker": self.speaker, "completion_ids": ids,
-                                         "speech_seed": int(talker_seed)}))
-        return out
+        all_ids = [self.completion_ids(completion) for completion in completions]
+        seeds = [int(speech_seed(ids, self.seed) if seed is None else seed if one_seed else seed[i])
+                 for i, ids in enumerate(all_ids)]
+        rows = [self._to_model(unpadded_row(inputs, i)) for i in range(rows)]
+        audios = speak_completions(self.model, rows, all_ids, seeds, **self.generation_kwargs())
+        return [S2SResponse(audio, OUTPUT_SAMPLING_RATE, text=self.tokenizer.decode(ids, skip_special_tokens=True).strip(),
+                            info={"speaker": self.speaker, "completion_ids": ids, "speech_seed": talker_seed})
+                for audio, ids, talker_seed in zip(audios, all_ids, seeds)]
 
     def generate_from_inputs(self, inputs, seed: int | None = None) -> list[S2SResponse]:
         """The spoken replies of a batch of model inputs: the thinker's completions (`complete`, seeded by `seed`),

@@ -258,10 +258,14 @@ class OmniPolicy:
 
         path = os.path.join(os.fspath(folder), OMNI_POLICY_FILE)
         settings = self.settings(**kwargs)
+        # the dtype the reward spoke in: evaluation speaks byte for byte as training only in the same one (a 4-bit
+        # thinker has no unquantised twin: its evaluation in this dtype is close, not identical)
+        dtype = str(self.model.talker.dtype).replace("torch.", "")
         settings["system_kwargs"] = {"model": self.model_id, "adapter": os.fspath(folder), "speaker": self.speaker,
                                      "system_prompt": self.system_prompt, "seed": self.seed,
-                                     "generate_kwargs": self.generate_kwargs}
+                                     "generate_kwargs": self.generate_kwargs, "torch_dtype": dtype}
         command = (f"parass2s evaluate --system omni --model {self.model_id} --adapter {os.fspath(folder)}"
+                   f" --system_dtype {dtype}"
                    + (f" --voice {self.speaker}" if self.speaker else "")
                    + (f" --system_generate_kwargs '{json.dumps(self.generate_kwargs)}'" if self.generate_kwargs else ""))
         if self.seed != 0 or self.system_prompt != QWEN_SYSTEM_PROMPT:

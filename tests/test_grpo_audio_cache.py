@@ -76,6 +76,7 @@ def test_cached_rows_equal_the_towers_own(tiny, sample_test):
     assert torch.allclose(got, expected, atol=1e-5) and torch.equal(got, again)
 
 
+@pytest.mark.slow  # about 6 s: a pool of two renderer processes (.ci/run runs it)
 def test_replies_spoken_by_two_workers_are_the_same_audio_in_the_same_order(sample_test):
     import numpy as np
 

@@ -89,6 +89,7 @@ def test_a_random_scripted_judge_recovers_known_strengths_within_the_intervals(t
         assert r["ci"][0] <= truth <= r["ci"][1], (r, truth)
 
 
+@pytest.mark.slow  # about 7 s: three evaluation runs and three versus runs (.ci/run runs it)
 def test_real_versus_folders_of_a_length_judge_give_its_win_rates_and_order(tmp_path, sample_test):
     """End to end through `parass2s versus`: a judge that prefers the longer reply, three runs whose lengths make each
     pair 36:12 (a win rate of 0.75), so A > B > C; the board reads the folders exactly as versus wrote them."""

@@ -20,7 +20,7 @@ README = os.path.join(REPO, "README.md")
 NOT_OURS = ("python3 -m venv", "python -m pytest", "vllm serve")
 """Commands the walk-through does not run: the install and test commands (CI runs them), other projects' servers."""
 MUST_RUN = ("python -m parass2s_hf.testing tiny/", "--judge_audio_llm tiny/qwen2_audio --output runs/demo",
-            "parass2s bench load sample", "parass2s bench lint", "parass2s bench card --check", "parass2s compare",
+            "parass2s bench load sample", "parass2s bench lint", "parass2s bench card --check", "parass2s compare runs/",
             "grpo_cpu_smoke.yaml", "reward_model_cpu_smoke.yaml", "loop_cpu_smoke.yaml", "torchrun --standalone")
 """Commands that run as written offline (the tiny checkpoints, the shipped data); every other one may stop, in a line."""
 DEPENDENCY_NOISE = ("Skipping publisher trust check", "Failed to load CPU gemm_4bit_forward", "RuntimeWarning",

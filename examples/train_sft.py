@@ -57,14 +57,13 @@ from parass2s_hf.align.sft import AudioSFTCollator, demonstration_rows, merge_lo
 from parass2s_hf.align.sft_omni import (
     THINKER_CLASSES,
     OmniSFTCollator,
-    checkpoint_model_type,
     load_omni_thinker,
     merge_omni_adapter_and_save,
     thinker_quantization_config,
 )
 from parass2s_hf.models import ModelCheck, preflight
 from parass2s_hf.s2s.omni import MODEL_CLASSES as OMNI_MODEL_CLASSES
-from parass2s_hf.s2s.omni import QWEN_SYSTEM_PROMPT
+from parass2s_hf.s2s.omni import QWEN_SYSTEM_PROMPT, checkpoint_model_type
 from parass2s_hf.script_errors import run_script
 
 logger = logging.getLogger(__name__)

@@ -48,12 +48,9 @@ def omni_model_type(model) -> str | None:
     """The Omni model type of `model` (a checkpoint path / Hub id or a loaded model), `None` when it is not an Omni
     model with a talker (any other policy: the Qwen2-Audio path)."""
     if isinstance(model, str):
-        try:
-            from ..s2s.omni import _read_json
+        from ..s2s.omni import checkpoint_model_type
 
-            kind = _read_json(model, "config.json").get("model_type")
-        except Exception:  # noqa: BLE001 - not readable here: the ordinary loader reports it
-            return None
+        kind = checkpoint_model_type(model)  # None when not readable here: the ordinary loader reports it
     else:
         kind = getattr(getattr(model, "config", None), "model_type", None)
         if kind in OMNI_MODEL_TYPES and not hasattr(model, "thinker"):

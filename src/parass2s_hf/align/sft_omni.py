@@ -37,7 +37,6 @@ codec-token cross-entropy, and reply clips in the policy's own speaker, not the 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -58,24 +57,6 @@ OMNI_FILES = ("spk_dict.pt", "chat_template.json", "chat_template.jinja", "prepr
               "processor_config.json")
 """The files of an Omni checkpoint besides the weights, config and tokenizer that `--system omni` reads (the voices,
 the processor's chat template, the feature extractor): copied beside a merged checkpoint."""
-
-
-def checkpoint_model_type(checkpoint: str) -> str | None:
-    """The `model_type` of a checkpoint's config.json (a folder, or a Hub id through its cache); `None` when it has
-    none or is not readable."""
-    from ..s2s.omni import _checkpoint_file
-
-    try:
-        path = _checkpoint_file(checkpoint, "config.json")
-    except Exception:  # noqa: BLE001 - offline and not cached, or not a repository: not an Omni we can tell
-        return None
-    if path is None:
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f).get("model_type")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def omni_demonstration_target(row: dict) -> str | None:
@@ -226,6 +207,8 @@ def load_omni_thinker(checkpoint: str, **kwargs):
     """
     import transformers
 
+    from ..s2s.omni import checkpoint_model_type
+
     model_type = checkpoint_model_type(checkpoint)
     if model_type not in THINKER_CLASSES:
         raise ValueError(f"{checkpoint!r} is a {model_type!r} checkpoint; the Omni SFT warm-up trains the thinker of "
@@ -260,7 +243,7 @@ def merge_omni_adapter_and_save(adapter_dir: str, base_model: str, output_dir: s
     import torch
     from transformers import AutoTokenizer
 
-    from ..s2s.omni import MODEL_CLASSES, _checkpoint_file, merge_thinker_adapter
+    from ..s2s.omni import MODEL_CLASSES, checkpoint_file, checkpoint_model_type, merge_thinker_adapter
 
     model_type = checkpoint_model_type(base_model)
     if model_type not in MODEL_CLASSES:
@@ -274,7 +257,7 @@ def merge_omni_adapter_and_save(adapter_dir: str, base_model: str, output_dir: s
     model.save_pretrained(output_dir)
     AutoTokenizer.from_pretrained(base_model).save_pretrained(output_dir)
     for name in OMNI_FILES:
-        path = _checkpoint_file(base_model, name)
+        path = checkpoint_file(base_model, name)
         if path is not None:
             shutil.copyfile(path, os.path.join(output_dir, name))
     return output_dir

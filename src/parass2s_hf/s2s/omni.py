@@ -73,7 +73,7 @@ THINKER_FORWARD_KEYS = ("input_features", "feature_attention_mask", "audio_featu
 decoding settings)."""
 
 
-def _checkpoint_file(model_id: str, filename: str) -> str | None:
+def checkpoint_file(model_id: str, filename: str) -> str | None:
     """The local path of a checkpoint's file: from its folder, or from the Hub (its cache offline); `None` when the
     checkpoint has no such file."""
     if os.path.isdir(model_id):
@@ -88,14 +88,25 @@ def _checkpoint_file(model_id: str, filename: str) -> str | None:
         return None
 
 
-def _read_json(model_id: str, filename: str) -> dict:
+def read_checkpoint_json(model_id: str, filename: str) -> dict:
     import json
 
-    path = _checkpoint_file(model_id, filename)
+    path = checkpoint_file(model_id, filename)
     if path is None:
         raise ValueError(f"model {model_id!r} has no {filename}: not a transformers checkpoint.")
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def checkpoint_model_type(checkpoint: str) -> str | None:
+    """The `model_type` of a checkpoint's config.json (a folder, or a Hub id through its cache); `None` when it has
+    none or cannot be read (offline and not cached, not a repository): the SFT warm-up and the GRPO trainer tell an
+    Omni policy apart with it."""
+    try:
+        kind = read_checkpoint_json(checkpoint, "config.json").get("model_type")
+    except Exception:  # noqa: BLE001 - not readable here: not an Omni we can tell
+        return None
+    return kind if isinstance(kind, str) else None
 
 
 def speech_seed(completion_ids: Sequence[int], seed: int = 0) -> int:
@@ -248,12 +259,12 @@ def adapter_files(adapter: str) -> tuple[str, str]:
     Raises:
         `ValueError`: either is missing (named).
     """
-    config = _checkpoint_file(adapter, "adapter_config.json")
+    config = checkpoint_file(adapter, "adapter_config.json")
     if config is None:
         raise ValueError(f"adapter {adapter!r} has no adapter_config.json: not a PEFT adapter (pass the folder a "
                          f"trainer saved the adapter to).")
     for name in ADAPTER_FILES:
-        weights = _checkpoint_file(adapter, name)
+        weights = checkpoint_file(adapter, name)
         if weights is not None:
             return config, weights
     raise ValueError(f"adapter {adapter!r} has adapter_config.json but no weights ({' or '.join(ADAPTER_FILES)}).")
@@ -395,7 +406,7 @@ class OmniSystem:
                 raise ValueError(f"{name} must be at least 1, got {value!r}.")
         # Everything checkable is checked from the checkpoint's small files now; the weights load on first use, so a
         # rerun of a finished run (nothing to generate) never loads the model.
-        config = _read_json(model, "config.json")
+        config = read_checkpoint_json(model, "config.json")
         self.model_type = config.get("model_type")
         if self.model_type not in MODEL_CLASSES:
             raise ValueError(f"model {model!r} is a {self.model_type!r} checkpoint; the omni system supports the "
@@ -475,7 +486,7 @@ class OmniSystem:
         found = (self._config.get("talker_config") or {}).get("speaker_id")
         if found:
             return list(found)
-        path = _checkpoint_file(self.model_id, "spk_dict.pt")
+        path = checkpoint_file(self.model_id, "spk_dict.pt")
         if path is None:
             return []
         import torch

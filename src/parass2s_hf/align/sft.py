@@ -39,6 +39,21 @@ logger = logging.getLogger(__name__)
 IGNORE_INDEX = -100
 """Label of the positions that do not count in the loss (PyTorch's cross-entropy default)."""
 
+def turn_token_ids(tokenizer, what: str) -> tuple[int, list[int]]:
+    """The id an SFT batch pads with (the pad token, else eos) and the ids that close the assistant's turn: the eos
+    token, and the ChatML end of turn where the tokenizer knows it (some Qwen checkpoints name <|endoftext|> as eos
+    while their template closes turns with <|im_end|>).
+
+    Raises:
+        `ValueError`: the tokenizer (`what`) has neither a pad nor an eos token.
+    """
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if pad is None:
+        raise ValueError(f"{what} has neither a pad token nor an eos token to pad with.")
+    vocab = tokenizer.get_vocab()
+    return pad, sorted({i for i in (tokenizer.eos_token_id, vocab.get("<|im_end|>")) if i is not None})
+
+
 def demonstration_target(row: dict) -> str | None:
     """The SFT target of a ParaS2SBench row: its reference reply in the reply format.
 
@@ -158,13 +173,7 @@ class AudioSFTCollator:
         self.system_prompt = system_prompt
         self.audio_column = audio_column
         self.max_seconds = max_seconds
-        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        if self.pad_token_id is None:
-            raise ValueError("The processor's tokenizer has neither a pad token nor an eos token to pad with.")
-        # The token that closes the assistant's turn: the eos token, and the ChatML end of turn where the tokenizer
-        # knows it (some Qwen checkpoints name <|endoftext|> as eos while their template closes turns with <|im_end|>).
-        vocab = tokenizer.get_vocab()
-        self.end_of_turn_ids = sorted({i for i in (tokenizer.eos_token_id, vocab.get("<|im_end|>")) if i is not None})
+        self.pad_token_id, self.end_of_turn_ids = turn_token_ids(tokenizer, "The processor's tokenizer")
 
     def _process(self, chat: list[dict], audio, add_generation_prompt: bool):
         text = self.processor.apply_chat_template(chat, tokenize=False, add_generation_prompt=add_generation_prompt)

@@ -46,7 +46,7 @@ from ..audio import AudioError, load_audio
 from ..judge.prompts import AUDIO_PART
 from ..models.omni_inputs import OmniAudioInputs, audio_token_counts, omni_conversation
 from ..s2s.omni import QWEN_SYSTEM_PROMPT
-from .sft import IGNORE_INDEX, demonstration_target
+from .sft import IGNORE_INDEX, demonstration_target, turn_token_ids
 
 THINKER_CLASSES = {"qwen2_5_omni": "Qwen2_5OmniThinkerForConditionalGeneration"}
 """The Omni model types whose thinker the SFT warm-up trains, with the thinker's class in transformers (it loads
@@ -114,11 +114,7 @@ class OmniSFTCollator:
         self.system_prompt = system_prompt
         self.audio_column = audio_column
         self.max_seconds = max_seconds
-        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        if self.pad_token_id is None:
-            raise ValueError("The Omni tokenizer has neither a pad token nor an eos token to pad with.")
-        vocab = tokenizer.get_vocab()
-        self.end_of_turn_ids = sorted({i for i in (tokenizer.eos_token_id, vocab.get("<|im_end|>")) if i is not None})
+        self.pad_token_id, self.end_of_turn_ids = turn_token_ids(tokenizer, "The Omni tokenizer")
 
     @classmethod
     def from_pretrained(cls, checkpoint: str, **kwargs) -> OmniSFTCollator:
